@@ -1,0 +1,237 @@
+"""Documents in: JSONL / BEIR ``corpus.jsonl`` files and Python iterables, validated line by line.
+
+A document has an id (``_id`` or ``id``; strings or integers), a ``text`` and an optional
+``title``; the encoded text is ``title + " " + text`` (just ``text`` when the title is empty).
+Every other field becomes payload. Problems raise :class:`~splade_qdrant.errors.InputError`
+naming the file, the line and the document id — or, with ``skip_bad=True``, are recorded in
+a :class:`BadInput` list and the line is skipped.
+
+Rules (documented in the README):
+
+* an empty or whitespace-only text (and title) is stored like any other: the encoder sees
+  only its special tokens ([CLS] [SEP]), exactly as exact-scoring references do; ingest
+  reports how many there were;
+* a repeated id within one source is bad input (the later line would silently replace
+  the earlier one);
+* payload keys ``doc_id``, ``content_hash`` and ``text`` are reserved for the library.
+
+Example:
+    >>> docs = list(iter_documents([{"id": 1, "title": "Wings", "text": "lift", "lang": "en"}]))
+    >>> docs[0].id, docs[0].text, docs[0].metadata
+    ('1', 'Wings lift', {'title': 'Wings', 'lang': 'en'})
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+
+__all__ = ["BadInput", "Document", "DocumentLike", "content_hash", "count_lines", "iter_documents", "read_jsonl"]
+
+RESERVED_KEYS = frozenset({"doc_id", "content_hash", "text"})
+_ID_KEYS = ("_id", "id")
+
+DocumentLike = Any  # Document | Mapping[str, Any] | tuple[id, text] | tuple[id, text, metadata]
+
+
+@dataclass(frozen=True)
+class Document:
+    """One document ready to encode: id, text to encode, payload metadata, and where it came from."""
+
+    id: str
+    text: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    source: str = "<iterable>"
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class BadInput:
+    """A skipped input line or item and why."""
+
+    source: str
+    line: int | None
+    doc_id: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        return str(InputError(self.reason, source=self.source, line=self.line, doc_id=self.doc_id))
+
+
+def content_hash(text: str) -> str:
+    """Short stable hash of the encoded text, stored in the payload to skip unchanged documents."""
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=12).hexdigest()
+
+
+def _check_json_value(value: Any, path: str) -> None:
+    """Raise ValueError if ``value`` cannot be stored as JSON payload."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"payload field {path!r} is {value}, which JSON cannot hold")
+        return
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise ValueError(f"payload field {path!r} has a non-string key {k!r}")
+            _check_json_value(v, f"{path}.{k}")
+        return
+    if isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _check_json_value(v, f"{path}[{i}]")
+        return
+    raise ValueError(f"payload field {path!r} has type {type(value).__name__}, which JSON cannot hold")
+
+
+def _from_mapping(obj: Mapping[str, Any], source: str, line: int | None) -> Document:
+    raw_id = next((obj[k] for k in _ID_KEYS if k in obj), None)
+    if raw_id is None or isinstance(raw_id, bool) or not isinstance(raw_id, (str, int)) or str(raw_id) == "":
+        raise InputError("missing or invalid document id: give '_id' or 'id' as a non-empty string or integer", source=source, line=line)
+    doc_id = str(raw_id)
+    text = obj.get("text")
+    if not isinstance(text, str):
+        what = "missing" if text is None else f"a {type(text).__name__}, not a string"
+        raise InputError(f"'text' is {what}", source=source, line=line, doc_id=doc_id)
+    title = obj.get("title") or ""
+    if not isinstance(title, str):
+        raise InputError(f"'title' must be a string, got {type(title).__name__}", source=source, line=line, doc_id=doc_id)
+    full = f"{title.strip()} {text.strip()}" if title.strip() else text.strip()
+    metadata: dict[str, Any] = {}
+    for key, value in obj.items():
+        if key in _ID_KEYS or key == "text":
+            continue
+        if key in RESERVED_KEYS:
+            raise InputError(f"field {key!r} is reserved by splade_qdrant; rename it", source=source, line=line, doc_id=doc_id)
+        try:
+            _check_json_value(value, key)
+        except ValueError as exc:
+            raise InputError(str(exc), source=source, line=line, doc_id=doc_id) from None
+        metadata[key] = value
+    return Document(doc_id, full, metadata, source, line)
+
+
+def _from_item(item: DocumentLike, index: int) -> Document:
+    line = index + 1
+    if isinstance(item, Document):
+        return item
+    if isinstance(item, Mapping):
+        return _from_mapping(item, "<iterable>", line)
+    if isinstance(item, tuple) and len(item) in (2, 3):
+        meta = item[2] if len(item) == 3 else {}
+        if not isinstance(meta, Mapping):
+            raise InputError("the third tuple element must be a metadata dict", source="<iterable>", line=line)
+        return _from_mapping({**meta, "id": item[0], "text": item[1]}, "<iterable>", line)
+    raise InputError(
+        f"expected a dict, an (id, text[, metadata]) tuple or a Document, got {type(item).__name__}",
+        source="<iterable>",
+        line=line,
+    )
+
+
+def read_jsonl(path: str | os.PathLike[str]) -> Iterator[Document]:
+    """Yield documents from a JSONL / BEIR ``corpus.jsonl`` file; raises on the first bad line."""
+    for doc in _safe_file(path, skip_bad=False):
+        assert isinstance(doc, Document)  # errors are raised, not yielded, without skip_bad
+        yield doc
+
+
+def iter_documents(
+    items: Iterable[DocumentLike] | str | os.PathLike[str],
+    *,
+    skip_bad: bool = False,
+    bad: list[BadInput] | None = None,
+) -> Iterator[Document]:
+    """Validated documents from a file path or an iterable; duplicate ids are bad input.
+
+    Args:
+        items: a JSONL path, or an iterable of dicts / tuples / :class:`Document`.
+        skip_bad: record bad items in ``bad`` and continue instead of raising.
+        bad: list that receives :class:`BadInput` records when ``skip_bad`` is set.
+    """
+    if skip_bad and bad is None:
+        bad = []
+    seen: set[str] = set()
+
+    if isinstance(items, (str, os.PathLike)):
+        source_iter: Iterator[Document | InputError] = _safe_file(items, skip_bad)
+    else:
+        source_iter = _safe_items(items, skip_bad)
+    for doc in source_iter:
+        if isinstance(doc, InputError):
+            assert bad is not None  # only produced when skip_bad
+            bad.append(BadInput(doc.source or "<iterable>", doc.line, doc.doc_id, doc.reason))
+            continue
+        if doc.id in seen:
+            err = InputError(
+                "duplicate document id in this input (the later line would replace the earlier one)",
+                source=doc.source,
+                line=doc.line,
+                doc_id=doc.id,
+            )
+            if not skip_bad:
+                raise err
+            assert bad is not None
+            bad.append(BadInput(doc.source, doc.line, doc.id, err.reason))
+            continue
+        seen.add(doc.id)
+        yield doc
+
+
+def _safe_file(path: str | os.PathLike[str], skip_bad: bool) -> Iterator[Document | InputError]:
+    """Like :func:`read_jsonl`, but yields line errors instead of raising when ``skip_bad``."""
+    source = os.fspath(path)
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"file not found: {source}" if not p.exists() else f"not a file: {source}")
+    with p.open("rb") as fh:
+        for line_no, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            try:
+                yield _parse_line(raw, source, line_no)
+            except InputError as err:
+                if not skip_bad:
+                    raise
+                yield err
+
+
+def _parse_line(raw: bytes, source: str, line_no: int) -> Document:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"invalid UTF-8 at byte {exc.start} of the line", source=source, line=line_no) from None
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"malformed JSON ({exc.msg} at column {exc.colno})", source=source, line=line_no) from None
+    if not isinstance(obj, dict):
+        raise InputError(f"expected a JSON object, got {type(obj).__name__}", source=source, line=line_no)
+    return _from_mapping(obj, source, line_no)
+
+
+def _safe_items(items: Iterable[DocumentLike], skip_bad: bool) -> Iterator[Document | InputError]:
+    for index, item in enumerate(items):
+        try:
+            yield _from_item(item, index)
+        except InputError as err:
+            if not skip_bad:
+                raise
+            yield err
+
+
+def count_lines(path: str | os.PathLike[str]) -> int:
+    """Number of non-empty lines (for progress bars); 0 if the file cannot be read."""
+    try:
+        with open(path, "rb") as fh:
+            return sum(1 for raw in fh if raw.strip())
+    except OSError:
+        return 0

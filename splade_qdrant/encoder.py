@@ -1,0 +1,300 @@
+"""SPLADE encoders: text → :class:`~splade_qdrant.sparse.SparseVector`.
+
+The weight of vocabulary term ``j`` is ``max_t log(1 + relu(logit[t, j]))`` over the text's
+non-padding tokens ([CLS] and [SEP] included). We compute it as the activation of the
+*masked max of the logits* — identical, because the activation is monotone — and for BERT
+and DistilBERT masked LMs we never materialise the ``[batch, tokens, vocab]`` logits: the
+head's transform runs on the packed non-padding tokens and the vocabulary projection is
+reduced chunk by chunk (:mod:`splade_qdrant._projection`).
+
+Inputs are tokenised once, sorted by length, batched, and restored to input order. Long
+texts are truncated (``long_docs="truncate"``) or split into overlapping windows whose
+logits are max-pooled into one vector (``long_docs="window"``, the same max the model
+applies over tokens).
+
+Example:
+    >>> import torch
+    >>> from transformers import BertConfig, BertForMaskedLM, PreTrainedTokenizerFast
+    >>> from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    >>> vocab = {w: i for i, w in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "wing", "flow"])}
+    >>> tk = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    >>> tk.pre_tokenizer = pre_tokenizers.Whitespace()
+    >>> tk.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+    >>> tok = PreTrainedTokenizerFast(tokenizer_object=tk, pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", unk_token="[UNK]")
+    >>> _ = torch.manual_seed(0)
+    >>> lm = BertForMaskedLM(BertConfig(vocab_size=6, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16))
+    >>> enc = SpladeEncoder(MaskedLM(lm, tok, name="tiny"), max_length=16)
+    >>> vecs = enc.encode(["wing flow", "flow"])
+    >>> len(vecs), all(v.values.dtype.name == "float32" for v in vecs)
+    (2, True)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from ._projection import max_pooled_logits
+from .config import DEFAULT_BATCH_SIZE, DEFAULT_DOC_MAX_LENGTH
+from .errors import ConfigError
+from .models import ModelLocation, Side, load_masked_lm, locate
+from .sparse import SparseVector, activate, prune_rows, rows_to_sparse
+
+__all__ = ["LongDocs", "MaskedLM", "SpladeEncoder", "pick_device"]
+
+logger = logging.getLogger(__name__)
+
+LongDocs = Literal["truncate", "window"]
+LONG_DOCS_MODES: tuple[str, ...] = ("truncate", "window")
+#: Texts sorted and pooled together; bounds the [texts, vocab] buffer to ~125 MB.
+_TEXTS_PER_CALL = 1024
+
+
+def pick_device(device: str | None = None) -> torch.device:
+    """``device`` if given, else cuda, then mps, then cpu."""
+    if device:
+        try:
+            return torch.device(device)
+        except RuntimeError as exc:
+            raise ConfigError(f"unknown device {device!r}: {exc}") from None
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def _split_head(model: Any) -> tuple[Any, Callable[[torch.Tensor], torch.Tensor], torch.nn.Linear] | None:
+    """(body, head transform, vocabulary projection) for known masked LMs, else None."""
+    if hasattr(model, "bert") and hasattr(model, "cls"):
+        pred = model.cls.predictions
+        return model.bert, pred.transform, pred.decoder
+    if hasattr(model, "distilbert") and hasattr(model, "vocab_projector"):
+
+        def transform(h: torch.Tensor) -> torch.Tensor:
+            return model.vocab_layer_norm(model.activation(model.vocab_transform(h)))
+
+        return model.distilbert, transform, model.vocab_projector
+    return None
+
+
+def _special_template(tokenizer: Any) -> tuple[list[int], list[int]]:
+    """Special token ids the tokenizer puts before and after a single text (e.g. [CLS], [SEP])."""
+    plain = tokenizer("a", add_special_tokens=False)["input_ids"]
+    full = tokenizer("a", add_special_tokens=True)["input_ids"]
+    for start in range(len(full) - len(plain) + 1):
+        if full[start : start + len(plain)] == plain:
+            return list(full[:start]), list(full[start + len(plain) :])
+    raise ConfigError("cannot work out the tokenizer's special tokens")  # pragma: no cover
+
+
+class MaskedLM:
+    """A loaded masked LM and its tokenizer, shareable by a document and a query encoder.
+
+    Args:
+        model: a transformers ``*ForMaskedLM`` module.
+        tokenizer: its (fast) tokenizer.
+        name: what the fingerprint records (model id, directory, or ``dir::subfolder``).
+        device: where to run; default :func:`pick_device`.
+        half: run in bfloat16 (float16 where bf16 is unsupported); GPU only.
+    """
+
+    def __init__(self, model: Any, tokenizer: Any, *, name: str, device: str | None = None, half: bool = False) -> None:
+        self.device = pick_device(device)
+        if half and self.device.type == "cpu":
+            raise ConfigError("half precision needs a GPU (cuda or mps); drop --half on CPU")
+        self.dtype = torch.float32
+        if half:
+            bf16 = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
+            self.dtype = torch.bfloat16 if bf16 else torch.float16
+        self.model = model.to(device=self.device, dtype=self.dtype).eval()
+        self.tokenizer = tokenizer
+        self.name = name
+        self.vocab_size = int(model.config.vocab_size)
+        self._parts = _split_head(self.model)
+        if tokenizer.pad_token_id is None:
+            raise ConfigError(f"the tokenizer of {name!r} has no padding token")
+
+    @classmethod
+    def load(cls, location: ModelLocation, *, device: str | None = None, half: bool = False) -> MaskedLM:
+        """Load from a :class:`~splade_qdrant.models.ModelLocation`."""
+        model, tokenizer = load_masked_lm(location)
+        return cls(model, tokenizer, name=location.label, device=device, half=half)
+
+    @torch.inference_mode()
+    def max_logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """``[batch, vocab]`` float32: max over non-padding tokens of the MLM logits."""
+        if self._parts is None:  # any other masked LM: full logits, masked max
+            logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+            logits = logits.masked_fill(~attention_mask.bool()[..., None], float("-inf"))
+            return logits.amax(dim=1).float()
+        body, transform, projection = self._parts
+        hidden = body(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        mask = attention_mask.bool()
+        packed = transform(hidden[mask])
+        lengths = attention_mask.sum(dim=1).tolist()
+        bias = projection.bias if projection.bias is not None else torch.zeros_like(projection.weight[:, 0])
+        return max_pooled_logits(packed, lengths, projection.weight, bias).float()
+
+    def decode(self, indices: Sequence[int]) -> list[str]:
+        """Vocabulary strings of term ids."""
+        return list(self.tokenizer.convert_ids_to_tokens([int(i) for i in indices]))
+
+
+class SpladeEncoder:
+    """One side (documents or queries) of a SPLADE model.
+
+    Args:
+        mlm: the loaded masked LM (may be shared with the other side).
+        max_length: tokens per sequence, [CLS] and [SEP] included.
+        batch_size: sequences per forward pass.
+        top_k: keep at most this many terms per vector (None: all).
+        threshold: drop weights below this value (None: keep all non-zero).
+        long_docs: ``"truncate"`` or ``"window"`` (overlapping windows, max-pooled).
+        window_overlap: tokens shared by consecutive windows (default: a quarter window).
+    """
+
+    def __init__(
+        self,
+        mlm: MaskedLM,
+        *,
+        max_length: int = DEFAULT_DOC_MAX_LENGTH,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        top_k: int | None = None,
+        threshold: float | None = None,
+        long_docs: LongDocs = "truncate",
+        window_overlap: int | None = None,
+    ) -> None:
+        self._prefix, self._suffix = _special_template(mlm.tokenizer)
+        specials = len(self._prefix) + len(self._suffix)
+        if max_length <= specials:
+            raise ConfigError(f"max_length must exceed the {specials} special tokens, got {max_length}")
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+        if top_k is not None and top_k < 1:
+            raise ConfigError(f"top_k must be >= 1, got {top_k}")
+        if threshold is not None and threshold < 0:
+            raise ConfigError(f"threshold must be >= 0, got {threshold}")
+        if long_docs not in LONG_DOCS_MODES:
+            raise ConfigError(f"long_docs must be one of {LONG_DOCS_MODES}, got {long_docs!r}")
+        self.window = max_length - specials
+        if window_overlap is None:
+            window_overlap = self.window // 4
+        if not 0 <= window_overlap < self.window:
+            raise ConfigError(f"window_overlap must be in [0, {self.window}), got {window_overlap}")
+        self.mlm = mlm
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.top_k = top_k
+        self.threshold = threshold
+        self.long_docs = long_docs
+        self.window_overlap = window_overlap
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        model: str,
+        *,
+        side: Side = "document",
+        device: str | None = None,
+        half: bool = False,
+        **options: Any,
+    ) -> SpladeEncoder:
+        """Load ``side``'s encoder from a Hub id or directory (plain or Router layout).
+
+        ``options`` are the keyword arguments of :class:`SpladeEncoder`.
+        """
+        mlm = MaskedLM.load(locate(model, side=side), device=device, half=half)
+        return cls(mlm, **options)
+
+    @property
+    def name(self) -> str:
+        """The model's id or directory as recorded in fingerprints."""
+        return self.mlm.name
+
+    def settings(self) -> dict[str, Any]:
+        """What determines the vectors this encoder produces (for fingerprints)."""
+        return {
+            "model": self.name,
+            "max_length": self.max_length,
+            "top_k": self.top_k,
+            "threshold": self.threshold,
+            "long_docs": self.long_docs,
+            "window_overlap": self.window_overlap if self.long_docs == "window" else None,
+        }
+
+    def _sequences(self, texts: Sequence[str]) -> tuple[list[list[int]], list[int]]:
+        """Token id sequences (special tokens added) and, for each, the index of its text."""
+        tok = self.mlm.tokenizer
+        ids_per_text = tok(list(texts), add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
+        seqs: list[list[int]] = []
+        owners: list[int] = []
+        step = self.window - self.window_overlap
+        for i, ids in enumerate(ids_per_text):
+            if len(ids) <= self.window or self.long_docs == "truncate":
+                pieces = [ids[: self.window]]
+            else:
+                starts = range(0, max(len(ids) - self.window, 0) + step, step)
+                pieces = [ids[s : s + self.window] for s in starts if s < len(ids)]
+            for piece in pieces:
+                seqs.append(self._prefix + piece + self._suffix)
+                owners.append(i)
+        return seqs, owners
+
+    def _batch_tensors(self, seqs: Sequence[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        width = max(len(s) for s in seqs)
+        ids = np.full((len(seqs), width), self.mlm.tokenizer.pad_token_id, dtype=np.int64)
+        mask = np.zeros((len(seqs), width), dtype=np.int64)
+        for r, s in enumerate(seqs):
+            ids[r, : len(s)] = s
+            mask[r, : len(s)] = 1
+        dev = self.mlm.device
+        return torch.from_numpy(ids).to(dev), torch.from_numpy(mask).to(dev)
+
+    def encode_max_logits(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
+        """``[len(texts), vocab]`` float32 max-pooled logits (before activation), input order."""
+        if isinstance(texts, str):
+            raise TypeError("encode expects a sequence of strings, not one string")
+        out = np.full((len(texts), self.mlm.vocab_size), -np.inf, dtype=np.float32)
+        if not texts:
+            return out
+        seqs, owners = self._sequences(texts)
+        order = sorted(range(len(seqs)), key=lambda k: -len(seqs[k]))
+        starts = range(0, len(order), self.batch_size)
+        if show_progress:
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, desc="encoding", unit="batch", leave=False)
+        for start in starts:
+            rows = order[start : start + self.batch_size]
+            ids, mask = self._batch_tensors([seqs[r] for r in rows])
+            pooled = self.mlm.max_logits(ids, mask).cpu().numpy()
+            for k, r in enumerate(rows):
+                np.maximum(out[owners[r]], pooled[k], out=out[owners[r]])
+        return out
+
+    def encode(self, texts: Sequence[str], *, show_progress: bool = False) -> list[SparseVector]:
+        """Encode texts to sparse vectors, in input order.
+
+        Raises:
+            TypeError: ``texts`` is a single string.
+        """
+        if isinstance(texts, str):
+            raise TypeError("encode expects a sequence of strings, not one string")
+        vectors: list[SparseVector] = []
+        for start in range(0, len(texts), _TEXTS_PER_CALL):
+            chunk = texts[start : start + _TEXTS_PER_CALL]
+            weights = activate(self.encode_max_logits(chunk, show_progress=show_progress))
+            if self.top_k is not None or self.threshold is not None:
+                weights = prune_rows(weights, top_k=self.top_k, threshold=self.threshold)
+            vectors.extend(rows_to_sparse(weights))
+        return vectors
+
+    def decode(self, indices: Sequence[int]) -> list[str]:
+        """Vocabulary strings of term ids (for explanations)."""
+        return self.mlm.decode(indices)
