@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="corpus.jsonl: one JSON object per line with _id|id, text, optional title")
     _store_options(p)
     _model_options(p, documents=True)
+    p.add_argument("--dense-model", metavar="M", help="also store dense vectors from this sentence-transformers model (id or directory) for hybrid search")
     p.add_argument("--store-text", action="store_true", help="keep the text in the payload")
     p.add_argument("--insert-only", action="store_true", help="never overwrite existing documents")
     p.add_argument("--reencode", action="store_true", help="re-encode documents even when stored unchanged")
@@ -79,7 +80,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--score-threshold", type=float, help="drop hits scoring below this")
     p.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE", help="payload filter; repeat a key for any-of; values parse as JSON when they can")
     p.add_argument("--allow-model-mismatch", action="store_true", help="accept a query model other than the recorded one")
-    p.add_argument("--json", action="store_true", help="print hits as JSON")
+    modes = p.add_mutually_exclusive_group()
+    modes.add_argument("--hybrid", action="store_true", help="fuse SPLADE and dense results in the engine (collection needs dense vectors)")
+    modes.add_argument("--dense", action="store_true", help="dense vectors only")
+    p.add_argument("--fusion", choices=("rrf", "dbsf"), default="rrf", help="hybrid fusion (default %(default)s)")
+    p.add_argument("--rrf-k", type=int, default=60, help="RRF constant, ranks from 1: Σ 1/(k + rank) (default %(default)s)")
+    p.add_argument("--weights", metavar="S,D", help="RRF weights of the sparse and dense sides, e.g. 1,0.5")
+    p.add_argument("--prefetch-limit", type=int, help="candidates per side (default max(4 × limit, 100))")
+    p.add_argument("--explain", action="store_true", help="show the matching terms and their contributions")
+    p.add_argument("--json", action="store_true", help="print hits as JSON (hybrid hits carry a score breakdown)")
 
     p = sub.add_parser("info", help="describe a collection")
     _store_options(p)
@@ -108,6 +117,21 @@ def parse_filters(items: Sequence[str]) -> dict[str, Any] | None:
     return out or None
 
 
+def parse_weights(text: str | None) -> list[float] | None:
+    """``"1,0.5"`` → ``[1.0, 0.5]``."""
+    from .errors import ConfigError
+
+    if text is None:
+        return None
+    try:
+        weights = [float(x) for x in text.split(",")]
+    except ValueError:
+        raise ConfigError(f"--weights expects two numbers like 1,0.5, got {text!r}") from None
+    if len(weights) != 2:
+        raise ConfigError(f"--weights expects two numbers (sparse,dense), got {text!r}")
+    return weights
+
+
 def _open(args: argparse.Namespace, **encoder: Any) -> Any:
     from .collection import SpladeQdrant
 
@@ -130,6 +154,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         device=args.device,
         half=args.half,
+        dense_model=args.dense_model,
     )
     with sq:
         report = sq.ingest(
@@ -150,8 +175,22 @@ def _cmd_search(args: argparse.Namespace) -> int:
     sq = _open(args, model=args.model, query_model=args.query_model, device=args.device, half=args.half,
                batch_size=args.batch_size, allow_model_mismatch=args.allow_model_mismatch,
                **({"query_max_length": args.query_max_length} if args.query_max_length else {}))
+    mode = "hybrid" if args.hybrid else "dense" if args.dense else "sparse"
     with sq:
-        hits = sq.search(args.text, limit=args.limit, offset=args.offset, score_threshold=args.score_threshold, filter=parse_filters(args.filter))
+        hits = sq.search(
+            args.text,
+            limit=args.limit,
+            offset=args.offset,
+            score_threshold=args.score_threshold,
+            filter=parse_filters(args.filter),
+            mode=mode,
+            fusion=args.fusion,
+            rrf_k=args.rrf_k,
+            weights=parse_weights(args.weights),
+            prefetch_limit=args.prefetch_limit,
+            explain=args.explain,
+            breakdown=mode == "hybrid",
+        )
     if args.json:
         print(json.dumps([h.as_dict() for h in hits], indent=2, ensure_ascii=False))
         return 0
@@ -159,8 +198,15 @@ def _cmd_search(args: argparse.Namespace) -> int:
         print("no hits")
     for rank, h in enumerate(hits, start=args.offset + 1):
         label = h.payload.get("title") or h.payload.get("text") or ""
-        label = " ".join(str(label).split())[:80]
-        print(f"{rank:>3}  {h.score:9.4f}  {h.id:<20} {label}")
+        label = " ".join(str(label).split())[:70]
+        extra = ""
+        if h.breakdown is not None:
+            b = h.breakdown
+            extra = f"  [sparse #{b.sparse_rank or '-'} dense #{b.dense_rank or '-'}]"
+        print(f"{rank:>3}  {h.score:9.4f}  {h.id:<12} {label}{extra}")
+        if h.explanation is not None:
+            terms = ", ".join(f"{m.term} {m.contribution:.2f}" for m in h.explanation[:8])
+            print(f"{'':16}matched: {terms}")
     return 0
 
 

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .config import DEFAULT_BATCH_SIZE, DEFAULT_DOC_MAX_LENGTH, DEFAULT_QUERY_MAX_LENGTH, resolve_preset
+from .dense import DenseEncoder, DenseEncoderLike
 from .documents import DocumentLike
 from .encoder import LongDocs
 from .ingest import IngestReport, ingest
@@ -43,6 +44,8 @@ class SpladeQdrant:
         doc_top_k, doc_threshold, query_top_k, query_threshold: optional pruning.
         batch_size: sequences per forward pass.
         device, half: where and how encoders run.
+        dense_model: sentence-transformers id / directory or a :class:`DenseEncoder` for
+            hybrid collections (ingest stores both vectors; search uses the recorded one if None).
         allow_model_mismatch: search with a query model other than the recorded one.
     """
 
@@ -67,6 +70,7 @@ class SpladeQdrant:
         batch_size: int = DEFAULT_BATCH_SIZE,
         device: str | None = None,
         half: bool = False,
+        dense_model: str | DenseEncoderLike | None = None,
         allow_model_mismatch: bool = False,
     ) -> None:
         self.collection = collection
@@ -87,6 +91,8 @@ class SpladeQdrant:
             "half": half,
         }
         self._device = device
+        self._dense_arg = dense_model
+        self._dense: DenseEncoderLike | None = None
         self._allow_mismatch = allow_model_mismatch
         self._pair: EncoderPair | None = None
         self._searcher: Searcher | None = None
@@ -99,13 +105,25 @@ class SpladeQdrant:
         return self._pair
 
     @property
+    def dense(self) -> DenseEncoderLike | None:
+        """The dense encoder given to the constructor (loaded on first use), or None."""
+        if self._dense is None and self._dense_arg is not None:
+            arg = self._dense_arg
+            self._dense = DenseEncoder(arg, device=self._device) if isinstance(arg, str) else arg
+        return self._dense
+
+    @property
     def searcher(self) -> Searcher:
         """The searcher bound to this collection (loaded on first use)."""
         if self._searcher is None:
             if self._pair is not None:
                 encoder = self._pair.query
                 self._searcher = Searcher(
-                    self.store, self.collection, query_encoder=encoder, allow_model_mismatch=self._allow_mismatch
+                    self.store,
+                    self.collection,
+                    query_encoder=encoder,
+                    dense_encoder=self.dense,
+                    allow_model_mismatch=self._allow_mismatch,
                 )
             else:
                 model = self._pair_options["model"]
@@ -114,6 +132,7 @@ class SpladeQdrant:
                     self.store,
                     self.collection,
                     query_model=query_model,
+                    dense_encoder=self.dense,
                     device=self._device,
                     allow_model_mismatch=self._allow_mismatch,
                 )
@@ -121,12 +140,14 @@ class SpladeQdrant:
 
     def ingest(self, documents: Iterable[DocumentLike] | str | os.PathLike[str], **options: Any) -> IngestReport:
         """Encode and upsert documents; ``options`` are those of :func:`splade_qdrant.ingest.ingest`."""
+        options.setdefault("dense", self.dense)
         report = ingest(self.store, self.collection, documents, pair=self.pair, **options)
         self._searcher = None  # the collection may have just been created
         return report
 
     def search(self, query: str, *, limit: int = DEFAULT_LIMIT, filter: Filter | None = None, **options: Any) -> list[SearchHit]:
-        """Search one query; see :meth:`Searcher.search`."""
+        """Search one query; options (mode, fusion, rrf_k, weights, explain, breakdown, …) as in
+        :meth:`Searcher.search_batch`."""
         return self.searcher.search(query, limit=limit, filter=filter, **options)
 
     def search_batch(self, queries: Sequence[str], *, limit: int = DEFAULT_LIMIT, **options: Any) -> list[list[SearchHit]]:

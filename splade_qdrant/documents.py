@@ -13,7 +13,8 @@ Rules (documented in the README):
   reports how many there were;
 * a repeated id within one source is bad input (the later line would silently replace
   the earlier one);
-* payload keys ``doc_id``, ``content_hash`` and ``text`` are reserved for the library.
+* payload keys ``doc_id``, ``content_hash`` and ``text`` are reserved for the library;
+* a ``dense_vector`` field is a caller-supplied dense vector, not payload.
 
 Example:
     >>> docs = list(iter_documents([{"id": 1, "title": "Wings", "text": "lift", "lang": "en"}]))
@@ -37,6 +38,8 @@ from .errors import InputError
 __all__ = ["BadInput", "Document", "DocumentLike", "content_hash", "count_lines", "iter_documents", "read_jsonl"]
 
 RESERVED_KEYS = frozenset({"doc_id", "content_hash", "text"})
+#: Input field holding a caller-supplied dense vector (not stored in the payload).
+DENSE_FIELD = "dense_vector"
 _ID_KEYS = ("_id", "id")
 
 DocumentLike = Any  # Document | Mapping[str, Any] | tuple[id, text] | tuple[id, text, metadata]
@@ -51,6 +54,7 @@ class Document:
     metadata: dict[str, Any] = field(default_factory=dict)
     source: str = "<iterable>"
     line: int | None = None
+    dense_vector: Any = None
 
 
 @dataclass(frozen=True)
@@ -107,7 +111,7 @@ def _from_mapping(obj: Mapping[str, Any], source: str, line: int | None) -> Docu
     full = f"{title.strip()} {text.strip()}" if title.strip() else text.strip()
     metadata: dict[str, Any] = {}
     for key, value in obj.items():
-        if key in _ID_KEYS or key == "text":
+        if key in _ID_KEYS or key == "text" or key == DENSE_FIELD:
             continue
         if key in RESERVED_KEYS:
             raise InputError(f"field {key!r} is reserved by splade_qdrant; rename it", source=source, line=line, doc_id=doc_id)
@@ -116,7 +120,7 @@ def _from_mapping(obj: Mapping[str, Any], source: str, line: int | None) -> Docu
         except ValueError as exc:
             raise InputError(str(exc), source=source, line=line, doc_id=doc_id) from None
         metadata[key] = value
-    return Document(doc_id, full, metadata, source, line)
+    return Document(doc_id, full, metadata, source, line, obj.get(DENSE_FIELD))
 
 
 def _from_item(item: DocumentLike, index: int) -> Document:

@@ -25,18 +25,19 @@ import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from . import fingerprint
+from .dense import DenseEncoderLike, check_dense_vector
 from .documents import BadInput, Document, DocumentLike, content_hash, count_lines, iter_documents
 from .errors import ConfigError, InputError
 from .pair import EncoderPair
 from .sparse import SparseVector
 from .store.base import CollectionSpec, DenseSpec, PointRecord, SparseDatatype, Store
 
-__all__ = ["DenseEncoderLike", "IngestReport", "ingest", "point_id"]
+__all__ = ["IngestReport", "ingest", "point_id"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,18 +53,6 @@ _QUEUE_DEPTH = 4
 def point_id(doc_id: str) -> str:
     """The deterministic Qdrant point id (a UUID string) of a document id."""
     return str(uuid.uuid5(ID_NAMESPACE, str(doc_id)))
-
-
-class DenseEncoderLike(Protocol):
-    """What ingest needs from a dense encoder (see :mod:`splade_qdrant.dense`)."""
-
-    name: str
-    dim: int
-    distance: str
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
-
-    def settings(self) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -198,13 +187,26 @@ def _chunks(docs: Iterable[Document], size: int) -> Iterable[list[Document]]:
         yield chunk
 
 
-def _check_dense(rows: np.ndarray, docs: Sequence[Document], dim: int) -> None:
-    if rows.shape != (len(docs), dim):
-        raise InputError(f"dense encoder returned shape {rows.shape}, expected ({len(docs)}, {dim})")
-    bad = ~np.isfinite(rows).all(axis=1)
-    if bad.any():
-        doc = docs[int(np.flatnonzero(bad)[0])]
-        raise InputError("dense vector contains NaN or infinity", source=doc.source, line=doc.line, doc_id=doc.id)
+def _dense_rows(docs: Sequence[Document], dense: DenseEncoderLike) -> np.ndarray:
+    """Caller-supplied ``dense_vector`` fields where present, the dense encoder elsewhere."""
+    rows = np.zeros((len(docs), dense.dim), dtype=np.float32)
+    missing = []
+    for k, doc in enumerate(docs):
+        if doc.dense_vector is None:
+            missing.append(k)
+            continue
+        try:
+            rows[k] = check_dense_vector(doc.dense_vector, dense.dim, what="'dense_vector'")
+        except InputError as err:
+            raise InputError(err.reason, source=doc.source, line=doc.line, doc_id=doc.id) from None
+    if missing:
+        encoded = dense.encode([docs[k].text for k in missing])
+        bad = ~np.isfinite(encoded).all(axis=1)
+        if bad.any():
+            doc = docs[missing[int(np.flatnonzero(bad)[0])]]
+            raise InputError("the dense encoder returned NaN or infinity", source=doc.source, line=doc.line, doc_id=doc.id)
+        rows[missing] = encoded
+    return rows
 
 
 def ingest(
@@ -268,6 +270,13 @@ def ingest(
         for chunk in _chunks(docs, chunk_size):
             report.documents += len(chunk)
             report.empty_texts += sum(1 for d in chunk if not d.text)
+            if dense is None and any(d.dense_vector is not None for d in chunk):
+                doc = next(d for d in chunk if d.dense_vector is not None)
+                raise InputError(
+                    "document has a 'dense_vector' but the ingest has no dense side; "
+                    "pass dense=DenseEncoder.precomputed(dim) (or a dense model)",
+                    source=doc.source, line=doc.line, doc_id=doc.id,
+                )
             ids = [point_id(d.id) for d in chunk]
             hashes = [content_hash(d.text) for d in chunk]
             todo = list(range(len(chunk)))
@@ -288,10 +297,7 @@ def ingest(
                 t0 = time.perf_counter()
                 texts = [chunk[i].text for i in todo]
                 sparse = pair.document.encode(texts)
-                dense_rows = None
-                if dense is not None:
-                    dense_rows = np.asarray(dense.encode(texts), dtype=np.float32)
-                    _check_dense(dense_rows, [chunk[i] for i in todo], dense.dim)
+                dense_rows = None if dense is None else _dense_rows([chunk[i] for i in todo], dense)
                 report.encode_seconds += time.perf_counter() - t0
                 points = [
                     _point(chunk[i], ids[i], hashes[i], sparse[k], None if dense_rows is None else dense_rows[k], store_text)

@@ -26,6 +26,8 @@ import json
 import logging
 import os
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -33,7 +35,7 @@ from urllib.parse import urlparse
 
 from .errors import ModelNotFoundError
 
-__all__ = ["ModelLocation", "Side", "load_masked_lm", "locate"]
+__all__ = ["ModelLocation", "Side", "load_masked_lm", "locate", "quiet_transformers"]
 
 logger = logging.getLogger(__name__)
 
@@ -161,33 +163,42 @@ def locate(model: str, *, side: Side) -> ModelLocation:
     return ModelLocation(model, _router_subfolder(None, _hub_reader(model), side), is_local=False)
 
 
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Silence transformers' warnings and weight-loading progress bars while loading."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        hf_logging.enable_progress_bar()
+
+
 def load_masked_lm(location: ModelLocation) -> tuple[Any, Any]:
     """Load ``(model, tokenizer)`` for a located masked LM, in eval mode on CPU, float32."""
     from transformers import AutoModelForMaskedLM, AutoTokenizer
-    from transformers.utils import logging as hf_logging
 
     kwargs: dict[str, Any] = {}
     if location.subfolder:
         kwargs["subfolder"] = location.subfolder
     if not location.is_local and os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
         kwargs["local_files_only"] = True
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
     try:
-        model = AutoModelForMaskedLM.from_pretrained(location.source, dtype="float32", **kwargs)
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(location.source, **kwargs)
-        except (OSError, ValueError):
-            if not location.subfolder:
-                raise
-            tokenizer = AutoTokenizer.from_pretrained(location.source)  # tokenizer at the root
+        with quiet_transformers():
+            model = AutoModelForMaskedLM.from_pretrained(location.source, dtype="float32", **kwargs)
+            try:
+                tokenizer = AutoTokenizer.from_pretrained(location.source, **kwargs)
+            except (OSError, ValueError):
+                if not location.subfolder:
+                    raise
+                tokenizer = AutoTokenizer.from_pretrained(location.source)  # tokenizer at the root
     except (OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelNotFoundError(f"cannot load masked LM {location.label!r}: {first}; {_HINT}") from None
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        hf_logging.enable_progress_bar()
     model.eval()
     logger.info("loaded %s (%s)", location.label, type(model).__name__)
     return model, tokenizer

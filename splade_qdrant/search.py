@@ -14,47 +14,67 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
+
+import numpy as np
 
 from . import fingerprint
+from .dense import DenseEncoder, DenseEncoderLike, check_dense_vector
 from .encoder import SpladeEncoder
 from .errors import ConfigError
+from .explain import ScoreBreakdown, TermMatch, explain_match
+from .fusion import DEFAULT_RRF_K, engine_rrf_k
 from .sparse import SparseVector
-from .store.base import Filter, SparseQuery, Store, StoredPoint
+from .store.base import DenseQuery, Filter, FusedQuery, Query, SparseQuery, Store, StoredPoint
 
-__all__ = ["SearchHit", "Searcher"]
+__all__ = ["FusionMethod", "Mode", "SearchHit", "Searcher"]
 
 DEFAULT_LIMIT = 10
+#: Each side of a hybrid query fetches max(PREFETCH_FACTOR × (limit + offset), MIN_PREFETCH).
+PREFETCH_FACTOR = 4
+MIN_PREFETCH = 100
+
+Mode = Literal["sparse", "dense", "hybrid"]
+FusionMethod = Literal["rrf", "dbsf"]
 
 
 @dataclass(frozen=True)
 class SearchHit:
-    """One result: the document's own id, its score, and the point's payload."""
+    """One result: the document's own id, its score and the point's payload.
+
+    ``breakdown`` (hybrid, on request) gives each side's rank and score; ``explanation``
+    (on request) lists the matching SPLADE terms with their contributions.
+    """
 
     id: str
     score: float
     payload: dict[str, Any]
     point_id: str
-
-    @classmethod
-    def from_stored(cls, point: StoredPoint) -> SearchHit:
-        return cls(str(point.payload.get("doc_id", point.id)), point.score, point.payload, point.id)
+    breakdown: ScoreBreakdown | None = None
+    explanation: tuple[TermMatch, ...] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-able form (what ``search --json`` prints)."""
-        return {"id": self.id, "score": self.score, "payload": self.payload, "point_id": self.point_id}
+        out: dict[str, Any] = {"id": self.id, "score": self.score, "payload": self.payload, "point_id": self.point_id}
+        if self.breakdown is not None:
+            out["breakdown"] = self.breakdown.as_dict()
+        if self.explanation is not None:
+            out["explanation"] = [m.as_dict() for m in self.explanation]
+        return out
 
 
 class Searcher:
-    """Searches one collection with its recorded query encoder.
+    """Searches one collection with its recorded query encoder (and dense encoder, if any).
 
     Args:
         store: the store holding ``collection``.
         collection: collection name.
-        query_encoder: an already loaded encoder (checked against the fingerprint).
+        query_encoder: an already loaded SPLADE query encoder (checked against the fingerprint).
         query_model: load this model instead of the recorded one (checked likewise).
         query_max_length: override the recorded query max length.
-        device: where the query encoder runs.
+        dense_encoder: dense encoder for dense/hybrid modes (default: the recorded one, loaded
+            on first use).
+        device: where the encoders run.
         allow_model_mismatch: accept a query model other than the recorded one.
     """
 
@@ -66,6 +86,7 @@ class Searcher:
         query_encoder: SpladeEncoder | None = None,
         query_model: str | None = None,
         query_max_length: int | None = None,
+        dense_encoder: DenseEncoderLike | None = None,
         device: str | None = None,
         allow_model_mismatch: bool = False,
     ) -> None:
@@ -86,28 +107,38 @@ class Searcher:
         if not allow_model_mismatch:
             fingerprint.check_query_model(recorded, query_encoder.name, collection=collection)
         self.encoder = query_encoder
+        self._dense = dense_encoder
+        self._device = device
+
+    @property
+    def has_dense(self) -> bool:
+        """True if the collection stores dense vectors."""
+        return self.spec.dense is not None
+
+    def dense_encoder(self) -> DenseEncoderLike:
+        """The dense encoder (the recorded one, loaded on first use)."""
+        if self.spec.dense is None:
+            raise ConfigError(f"collection {self.collection!r} has no dense vectors; ingest with a dense model for dense or hybrid search")
+        if self._dense is None:
+            recorded = self.spec.metadata.get("dense") or {}
+            model = recorded.get("model")
+            if not model or model == "precomputed":
+                raise ConfigError("this collection's dense vectors were supplied by the caller: pass dense_vector(s) to search")
+            self._dense = DenseEncoder(model, distance=self.spec.dense.distance, device=self._device)
+        return self._dense
 
     def encode(self, queries: Sequence[str]) -> list[SparseVector]:
-        """Query vectors for texts."""
+        """SPLADE query vectors for texts."""
         return self.encoder.encode(list(queries))
 
-    def search_vectors(
-        self,
-        vectors: Sequence[SparseVector],
-        *,
-        limit: int = DEFAULT_LIMIT,
-        offset: int = 0,
-        score_threshold: float | None = None,
-        filter: Filter | None = None,
-    ) -> list[list[SearchHit]]:
-        """Search with ready sparse query vectors."""
-        if limit < 1 or offset < 0:
-            raise ConfigError(f"limit must be >= 1 and offset >= 0, got limit={limit}, offset={offset}")
-        queries = [SparseQuery(v, self.spec.sparse_name) for v in vectors]
-        results = self.store.query_batch(
-            self.collection, queries, limit=limit, offset=offset, score_threshold=score_threshold, filter=filter
-        )
-        return [[SearchHit.from_stored(p) for p in rows] for rows in results]
+    def _dense_vectors(self, queries: Sequence[str], given: Sequence[Any] | None) -> list[np.ndarray]:
+        if self.spec.dense is None:
+            raise ConfigError(f"collection {self.collection!r} has no dense vectors; use mode='sparse'")
+        if given is not None:
+            if len(given) != len(queries):
+                raise ConfigError(f"got {len(given)} dense vectors for {len(queries)} queries")
+            return [check_dense_vector(v, self.spec.dense.size, what="query dense vector") for v in given]
+        return list(self.dense_encoder().encode(list(queries)))
 
     def search_batch(
         self,
@@ -117,32 +148,102 @@ class Searcher:
         offset: int = 0,
         score_threshold: float | None = None,
         filter: Filter | None = None,
+        mode: Mode = "sparse",
+        fusion: FusionMethod = "rrf",
+        rrf_k: int = DEFAULT_RRF_K,
+        weights: Sequence[float] | None = None,
+        prefetch_limit: int | None = None,
+        explain: bool = False,
+        breakdown: bool = False,
+        dense_vectors: Sequence[Any] | None = None,
     ) -> list[list[SearchHit]]:
-        """Search several query texts; one hit list per query, in order."""
-        if isinstance(queries, str):
-            raise TypeError("search_batch expects a list of query strings; use search() for one")
-        return self.search_vectors(
-            self.encode(queries), limit=limit, offset=offset, score_threshold=score_threshold, filter=filter
-        )
-
-    def search(
-        self,
-        query: str,
-        *,
-        limit: int = DEFAULT_LIMIT,
-        offset: int = 0,
-        score_threshold: float | None = None,
-        filter: Filter | None = None,
-    ) -> list[SearchHit]:
-        """Search one query text; hits best first.
+        """Search several query texts; one hit list per query, in order.
 
         Args:
-            query: the query text.
-            limit: number of hits (default 10).
-            offset: hits to skip (for paging).
-            score_threshold: drop hits scoring below this.
-            filter: ``{"key": value}`` / ``{"key": [v1, v2]}`` or a native Qdrant filter.
+            queries: query texts.
+            limit, offset: page of hits to return (default 10 from 0).
+            score_threshold: drop hits scoring below this (the fused score in hybrid mode).
+            filter: ``{"key": value}`` / ``{"key": [v1, v2]}`` or a native Qdrant filter;
+                in hybrid mode it applies to both sides.
+            mode: ``"sparse"`` (SPLADE), ``"dense"`` or ``"hybrid"`` (both, fused in the engine).
+            fusion: ``"rrf"`` or ``"dbsf"`` (hybrid).
+            rrf_k: RRF constant with ranks from 1: score = Σ 1 / (rrf_k + rank) (default 60).
+            weights: per-side weights (sparse, dense) for RRF; a weight divides the rank.
+            prefetch_limit: candidates per side (default max(4 × (limit + offset), 100)).
+            explain: attach the matching SPLADE terms and their contributions.
+            breakdown: attach each side's rank and score (hybrid).
+            dense_vectors: caller-computed dense query vectors instead of the dense encoder.
+        """
+        if isinstance(queries, str):
+            raise TypeError("search_batch expects a list of query strings; use search() for one")
+        if limit < 1 or offset < 0:
+            raise ConfigError(f"limit must be >= 1 and offset >= 0, got limit={limit}, offset={offset}")
+        if mode not in ("sparse", "dense", "hybrid"):
+            raise ConfigError(f"mode must be sparse, dense or hybrid, got {mode!r}")
+        if fusion not in ("rrf", "dbsf"):
+            raise ConfigError(f"fusion must be rrf or dbsf, got {fusion!r}")
+        if breakdown and mode != "hybrid":
+            raise ConfigError("breakdown applies to hybrid search (mode='hybrid')")
+        if weights is not None and (len(weights) != 2 or fusion != "rrf"):
+            raise ConfigError("weights take two numbers (sparse, dense) and apply to RRF")
+        if not queries:
+            return []
+        sparse = self.encode(queries) if mode != "dense" or explain else None
+        dense = self._dense_vectors(queries, dense_vectors) if mode != "sparse" else None
+        pl = prefetch_limit or max(PREFETCH_FACTOR * (limit + offset), MIN_PREFETCH)
+        sparse_name, dense_name = self.spec.sparse_name, self.spec.dense.name if self.spec.dense else ""
+        built: list[Query] = []
+        for i in range(len(queries)):
+            sq = SparseQuery(sparse[i], sparse_name) if sparse is not None else None
+            dq = DenseQuery(dense[i], dense_name) if dense is not None else None
+            if mode == "sparse":
+                built.append(sq)  # type: ignore[arg-type]
+            elif mode == "dense":
+                built.append(dq)  # type: ignore[arg-type]
+            else:
+                built.append(FusedQuery([sq, dq], fusion, pl, engine_rrf_k(rrf_k), weights))  # type: ignore[list-item]
+        results = self.store.query_batch(
+            self.collection, built, limit=limit, offset=offset, score_threshold=score_threshold, filter=filter, with_vectors=explain
+        )
+        sides: list[tuple[dict[str, tuple[int, float]], dict[str, tuple[int, float]]]] = []
+        if breakdown:
+            side_queries: list[Query] = []
+            for q in built:
+                side_queries.extend(q.prefetch)  # type: ignore[union-attr]
+            side_results = self.store.query_batch(self.collection, side_queries, limit=pl, filter=filter)
+            for i in range(len(built)):
+                s_rows, d_rows = side_results[2 * i], side_results[2 * i + 1]
+                sides.append((
+                    {p.id: (r, p.score) for r, p in enumerate(s_rows, start=1)},
+                    {p.id: (r, p.score) for r, p in enumerate(d_rows, start=1)},
+                ))
+        out: list[list[SearchHit]] = []
+        for i, rows in enumerate(results):
+            hits = []
+            for p in rows:
+                bd = None
+                if breakdown:
+                    s_rank, s_score = sides[i][0].get(p.id, (None, None))
+                    d_rank, d_score = sides[i][1].get(p.id, (None, None))
+                    bd = ScoreBreakdown(p.score, s_rank, s_score, d_rank, d_score)
+                expl = None
+                if explain:
+                    doc_vec = p.sparse if p.sparse is not None else SparseVector.empty()
+                    expl = tuple(explain_match(sparse[i], doc_vec, self.encoder.decode))  # type: ignore[index]
+                hits.append(_hit(p, bd, expl))
+            out.append(hits)
+        return out
+
+    def search(self, query: str, *, dense_vector: Any = None, **options: Any) -> list[SearchHit]:
+        """Search one query text; hits best first. Options as in :meth:`search_batch`.
+
+        ``dense_vector`` is a caller-computed dense query vector (dense/hybrid modes).
         """
         if not isinstance(query, str):
             raise TypeError(f"query must be a string, got {type(query).__name__}")
-        return self.search_batch([query], limit=limit, offset=offset, score_threshold=score_threshold, filter=filter)[0]
+        vectors = None if dense_vector is None else [dense_vector]
+        return self.search_batch([query], dense_vectors=vectors, **options)[0]
+
+
+def _hit(point: StoredPoint, breakdown: ScoreBreakdown | None, explanation: tuple[TermMatch, ...] | None) -> SearchHit:
+    return SearchHit(str(point.payload.get("doc_id", point.id)), point.score, point.payload, point.id, breakdown, explanation)
