@@ -90,6 +90,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--explain", action="store_true", help="show the matching terms and their contributions")
     p.add_argument("--json", action="store_true", help="print hits as JSON (hybrid hits carry a score breakdown)")
 
+    p = sub.add_parser("eval", help="retrieval quality (nDCG@10, MRR@10, R@100) on a BEIR-layout dataset")
+    p.add_argument("dataset", help="folder with queries.jsonl, qrels/test.tsv (and corpus.jsonl for --ingest)")
+    _store_options(p)
+    _model_options(p, documents=True)
+    p.add_argument("--dense-model", metavar="M", help="with --ingest: also store dense vectors from this model")
+    p.add_argument("--ingest", action="store_true", help="ingest corpus.jsonl first if the collection does not exist")
+    p.add_argument("--mode", choices=("sparse", "dense", "hybrid", "all"), default="sparse", help="what to evaluate (default %(default)s; all = what the collection supports)")
+    p.add_argument("--sweep", action="store_true", help="hybrid tuning: RRF k in {2,10,60}, weightings, DBSF, each side alone")
+    p.add_argument("--fusion", choices=("rrf", "dbsf"), default="rrf", help="hybrid fusion (default %(default)s)")
+    p.add_argument("--rrf-k", type=int, default=60, help="RRF constant, ranks from 1 (default %(default)s)")
+    p.add_argument("--weights", metavar="S,D", help="RRF weights of the sparse and dense sides")
+    p.add_argument("--limit", type=int, default=100, help="hits per query (default %(default)s; >= 1000 adds R@1000)")
+    p.add_argument("--run-file", metavar="PATH", help="write the run(s) in TREC format")
+    p.add_argument("--json", action="store_true", help="print metrics as JSON")
+
     p = sub.add_parser("info", help="describe a collection")
     _store_options(p)
     p.add_argument("--json", action="store_true", help="print as JSON")
@@ -138,8 +153,9 @@ def _open(args: argparse.Namespace, **encoder: Any) -> Any:
     return SpladeQdrant(args.collection, store=args.store, url=args.url, api_key=args.api_key, prefer_grpc=args.grpc, **encoder)
 
 
-def _cmd_ingest(args: argparse.Namespace) -> int:
-    sq = _open(
+def _encoders_from_args(args: argparse.Namespace) -> Any:
+    """A SpladeQdrant with every encoder option of ingest/eval."""
+    return _open(
         args,
         model=args.model,
         doc_model=args.doc_model,
@@ -156,6 +172,10 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         half=args.half,
         dense_model=args.dense_model,
     )
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    sq = _encoders_from_args(args)
     with sq:
         report = sq.ingest(
             args.path,
@@ -228,7 +248,38 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"ingest": _cmd_ingest, "search": _cmd_search, "info": _cmd_info}
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .errors import ConfigError
+    from .evaluate import RunConfig, evaluate, sweep_configs
+
+    sq = _encoders_from_args(args)
+    with sq:
+        if args.ingest and not sq.store.collection_exists(args.collection):
+            corpus = Path(args.dataset) / "corpus.jsonl"
+            report = sq.ingest(corpus, show_progress=None)
+            print(report.summary(), file=sys.stderr)
+        has_dense = sq.store.spec(args.collection).dense is not None
+        if args.sweep:
+            if not has_dense:
+                raise ConfigError("--sweep tunes hybrid fusion and needs a collection with dense vectors (--dense-model)")
+            configs = sweep_configs()
+        else:
+            modes = ["sparse", "dense", "hybrid"] if args.mode == "all" else [args.mode]
+            if args.mode == "all" and not has_dense:
+                modes = ["sparse"]
+            weights = parse_weights(args.weights)
+            configs = [
+                RunConfig(m, args.fusion, args.rrf_k, None if weights is None else (weights[0], weights[1]), name=m)  # type: ignore[arg-type]
+                for m in modes
+            ]
+        result = evaluate(sq.searcher, args.dataset, configs=configs, limit=args.limit, run_file=args.run_file)
+    print(json.dumps(result.as_json(), indent=2) if args.json else result.table())
+    return 0
+
+
+_COMMANDS = {"ingest": _cmd_ingest, "search": _cmd_search, "info": _cmd_info, "eval": _cmd_eval}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
