@@ -70,7 +70,7 @@ class SpladeQdrant:
         batch_size: int = DEFAULT_BATCH_SIZE,
         device: str | None = None,
         half: bool = False,
-        dense_model: str | DenseEncoderLike | None = None,
+        dense_model: str | os.PathLike[str] | DenseEncoderLike | None = None,
         allow_model_mismatch: bool = False,
     ) -> None:
         self.collection = collection
@@ -109,7 +109,7 @@ class SpladeQdrant:
         """The dense encoder given to the constructor (loaded on first use), or None."""
         if self._dense is None and self._dense_arg is not None:
             arg = self._dense_arg
-            self._dense = DenseEncoder(arg, device=self._device) if isinstance(arg, str) else arg
+            self._dense = DenseEncoder(os.fspath(arg), device=self._device) if isinstance(arg, (str, os.PathLike)) else arg
         return self._dense
 
     @property

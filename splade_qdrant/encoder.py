@@ -38,7 +38,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from ._projection import max_pooled_logits
+from ._projection import Projection
 from .config import DEFAULT_BATCH_SIZE, DEFAULT_DOC_MAX_LENGTH
 from .errors import ConfigError
 from .models import ModelLocation, Side, load_masked_lm, locate
@@ -117,6 +117,7 @@ class MaskedLM:
         self.name = name
         self.vocab_size = int(model.config.vocab_size)
         self._parts = _split_head(self.model)
+        self._projection = None if self._parts is None else Projection(self._parts[2].weight, self._parts[2].bias)
         if tokenizer.pad_token_id is None:
             raise ConfigError(f"the tokenizer of {name!r} has no padding token")
 
@@ -133,13 +134,13 @@ class MaskedLM:
             logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits
             logits = logits.masked_fill(~attention_mask.bool()[..., None], float("-inf"))
             return logits.amax(dim=1).float()
-        body, transform, projection = self._parts
+        body, transform, _ = self._parts
         hidden = body(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         mask = attention_mask.bool()
         packed = transform(hidden[mask])
         lengths = attention_mask.sum(dim=1).tolist()
-        bias = projection.bias if projection.bias is not None else torch.zeros_like(projection.weight[:, 0])
-        return max_pooled_logits(packed, lengths, projection.weight, bias).float()
+        assert self._projection is not None
+        return self._projection(packed, lengths).float()
 
     def decode(self, indices: Sequence[int]) -> list[str]:
         """Vocabulary strings of term ids."""
