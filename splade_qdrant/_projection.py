@@ -7,7 +7,8 @@ tokens, so ``max_t (x_t + b) = max_t x_t + b`` exactly.)
 
 On CPU the product runs in NumPy's BLAS one document at a time, over vocabulary blocks that
 stay in cache while they are reduced: on a 2-core AVX2 machine this reaches ~110 GFLOP/s
-where torch's CPU matmul reaches ~50. On GPUs it runs in torch over token chunks.
+where torch's CPU matmul reaches ~50. (GPUs use a padded, chunked path in
+:meth:`splade_qdrant.encoder.MaskedLM.max_logits`; other inputs fall back to plain torch.)
 
 Example:
     >>> import torch
@@ -29,8 +30,6 @@ __all__ = ["Projection", "max_pooled_logits"]
 
 #: Vocabulary columns per block on CPU: a [256 tokens, 4096] float32 block is 4 MB.
 _CPU_VOCAB_BLOCK = 4096
-#: Token rows per chunk on GPU.
-_GPU_CHUNK_TOKENS = 8192
 
 class Projection:
     """The vocabulary projection of one model, prepared once for :func:`max_pooled_logits`.
@@ -72,22 +71,6 @@ class Projection:
         out += self._bias_np
         return torch.from_numpy(out)
 
-    def _torch(self, hidden: torch.Tensor, lengths: Sequence[int]) -> torch.Tensor:
-        out = torch.empty((len(lengths), self.weight.shape[0]), dtype=hidden.dtype, device=hidden.device)
-        offsets = [0]
-        for n in lengths:
-            offsets.append(offsets[-1] + int(n))
-        doc = 0
-        while doc < len(lengths):
-            end = doc + 1
-            while end < len(lengths) and offsets[end + 1] - offsets[doc] <= _GPU_CHUNK_TOKENS:
-                end += 1
-            logits = F.linear(hidden[offsets[doc] : offsets[end]], self.weight)
-            for d in range(doc, end):
-                out[d] = logits[offsets[d] - offsets[doc] : offsets[d + 1] - offsets[doc]].amax(dim=0)
-            doc = end
-        return out + self.bias
-
     def __call__(self, hidden: torch.Tensor, lengths: Sequence[int]) -> torch.Tensor:
         """Per document, the max over its packed rows of ``hidden @ weight.T + bias``.
 
@@ -103,7 +86,10 @@ class Projection:
             raise ValueError("every document needs at least one token")
         if hidden.device.type == "cpu" and hidden.dtype == torch.float32 and self.weight.dtype == torch.float32:
             return self._cpu(hidden, lengths)
-        return self._torch(hidden, lengths)
+        offsets = np.concatenate([[0], np.cumsum([int(n) for n in lengths])])
+        logits = F.linear(hidden, self.weight)
+        pooled = torch.stack([logits[offsets[d] : offsets[d + 1]].amax(dim=0) for d in range(len(lengths))])
+        return pooled + self.bias
 
 
 def max_pooled_logits(hidden: torch.Tensor, lengths: Sequence[int], weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
