@@ -93,9 +93,9 @@ def _router_subfolder(root: Path | None, read: Any, side: Side) -> str:
     route = structure.get(side) or structure.get(cfg.get("parameters", {}).get("default_route") or "")
     if not route:
         raise ModelNotFoundError(f"the Router has no {side!r} route (routes: {sorted(structure)}); {_HINT}")
-    mlm = next((m for m in route if types.get(m, "").endswith("MLMTransformer")), None)
+    mlm = next((m for m in route if types.get(m, "").endswith("Transformer")), None)
     if mlm is None:
-        raise ModelNotFoundError(f"the Router's {side!r} route has no MLMTransformer module; {_HINT}")
+        raise ModelNotFoundError(f"the Router's {side!r} route has no (MLM)Transformer module; {_HINT}")
     return f"{router_path}/{mlm}" if router_path else mlm
 
 
