@@ -28,6 +28,7 @@ import hashlib
 import json
 import math
 import os
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,14 +71,40 @@ class BadInput:
         return str(InputError(self.reason, source=self.source, line=self.line, doc_id=self.doc_id))
 
 
-def content_hash(text: str) -> str:
-    """Short stable hash of the encoded text, stored in the payload to skip unchanged documents."""
-    return hashlib.blake2b(text.encode("utf-8"), digest_size=12).hexdigest()
+def content_hash(text: str, *, extra: bytes = b"") -> str:
+    """Short stable hash of the encoded text (and ``extra`` bytes, e.g. a caller's dense vector),
+    stored in the payload to skip unchanged documents."""
+    h = hashlib.blake2b(text.encode("utf-8"), digest_size=12)
+    if extra:
+        h.update(b"\x00")
+        h.update(extra)
+    return h.hexdigest()
+
+
+#: Integers Qdrant stores exactly (it turns larger ones into floats).
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
+
+
+def _unencodable(text: str) -> bool:
+    """True if ``text`` holds lone surrogates (e.g. from a ``"\\ud800"`` JSON escape)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _check_json_value(value: Any, path: str) -> None:
     """Raise ValueError if ``value`` cannot be stored as JSON payload."""
-    if value is None or isinstance(value, (str, bool, int)):
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, str):
+        if _unencodable(value):
+            raise ValueError(f"payload field {path!r} holds an unpaired surrogate, which is not valid Unicode")
+        return
+    if isinstance(value, int):
+        if not _INT_MIN <= value <= _INT_MAX:
+            raise ValueError(f"payload field {path!r} is {value}, outside the 64-bit range Qdrant stores exactly; store it as a string")
         return
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -85,7 +112,7 @@ def _check_json_value(value: Any, path: str) -> None:
         return
     if isinstance(value, Mapping):
         for k, v in value.items():
-            if not isinstance(k, str):
+            if not isinstance(k, str) or _unencodable(k):
                 raise ValueError(f"payload field {path!r} has a non-string key {k!r}")
             _check_json_value(v, f"{path}.{k}")
         return
@@ -101,16 +128,22 @@ def _from_mapping(obj: Mapping[str, Any], source: str, line: int | None) -> Docu
     if raw_id is None or isinstance(raw_id, bool) or not isinstance(raw_id, (str, int)) or str(raw_id) == "":
         raise InputError("missing or invalid document id: give '_id' or 'id' as a non-empty string or integer", source=source, line=line)
     doc_id = str(raw_id)
+    if _unencodable(doc_id):
+        raise InputError(f"document id {doc_id!r} holds an unpaired surrogate, which is not valid Unicode", source=source, line=line)
     text = obj.get("text")
     if not isinstance(text, str):
-        what = "missing" if text is None else f"a {type(text).__name__}, not a string"
-        raise InputError(f"'text' is {what}", source=source, line=line, doc_id=doc_id)
+        what = "'text' is missing" if text is None else f"'text' must be a string, got {type(text).__name__}"
+        raise InputError(what, source=source, line=line, doc_id=doc_id)
     title = obj.get("title") or ""
     if not isinstance(title, str):
         raise InputError(f"'title' must be a string, got {type(title).__name__}", source=source, line=line, doc_id=doc_id)
     full = f"{title.strip()} {text.strip()}" if title.strip() else text.strip()
+    if _unencodable(full):
+        raise InputError("'text' or 'title' holds an unpaired surrogate, which is not valid Unicode", source=source, line=line, doc_id=doc_id)
     metadata: dict[str, Any] = {}
     for key, value in obj.items():
+        if not isinstance(key, str) or _unencodable(key):
+            raise InputError(f"payload field names must be strings, got {key!r}", source=source, line=line, doc_id=doc_id)
         if key in _ID_KEYS or key == "text" or key == DENSE_FIELD:
             continue
         if key in RESERVED_KEYS:
@@ -209,17 +242,34 @@ def _safe_file(path: str | os.PathLike[str], skip_bad: bool) -> Iterator[Documen
 
 
 def _parse_line(raw: bytes, source: str, line_no: int) -> Document:
+    if line_no == 1 and raw.startswith(b"\xef\xbb\xbf"):  # a byte-order mark some editors write
+        raw = raw[3:]
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InputError(f"invalid UTF-8 at byte {exc.start} of the line", source=source, line=line_no) from None
+        raise InputError(
+            f"invalid UTF-8 at byte {exc.start} of the line", source=source, line=line_no, doc_id=_guess_id(raw)
+        ) from None
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(f"malformed JSON ({exc.msg} at column {exc.colno})", source=source, line=line_no) from None
+        raise InputError(
+            f"malformed JSON ({exc.msg} at column {exc.colno})", source=source, line=line_no, doc_id=_guess_id(raw)
+        ) from None
     if not isinstance(obj, dict):
         raise InputError(f"expected a JSON object, got {type(obj).__name__}", source=source, line=line_no)
     return _from_mapping(obj, source, line_no)
+
+
+_ID_PATTERN = re.compile(rb'"_?id"\s*:\s*(?:"((?:[^"\\]|\\.){1,200})"|(-?\d{1,30}))')
+
+
+def _guess_id(raw: bytes) -> str | None:
+    """The document id of a line that does not parse, when it can be read anyway (for messages)."""
+    m = _ID_PATTERN.search(raw)
+    if m is None:
+        return None
+    return (m.group(1) or m.group(2)).decode("utf-8", errors="replace")
 
 
 def _safe_items(items: Iterable[DocumentLike], skip_bad: bool) -> Iterator[Document | InputError]:

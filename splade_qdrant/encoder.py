@@ -50,8 +50,20 @@ logger = logging.getLogger(__name__)
 
 LongDocs = Literal["truncate", "window"]
 LONG_DOCS_MODES: tuple[str, ...] = ("truncate", "window")
+#: Tokens per padded projection chunk on accelerators ([16k, 30522] bf16 logits ≈ 1 GB).
+_ACCEL_TOKEN_BUDGET = 16384
 #: Texts sorted and pooled together; bounds the [texts, vocab] buffer to ~125 MB.
 _TEXTS_PER_CALL = 1024
+
+
+_OOM_ERRORS: tuple[type[BaseException], ...] = tuple(
+    t for t in {getattr(torch, "OutOfMemoryError", None), getattr(torch.cuda, "OutOfMemoryError", None)} if t is not None
+)
+
+
+def _is_oom(exc: BaseException) -> bool:
+    """True for CUDA/accelerator out-of-memory errors (typed, or an MPS/older-torch RuntimeError)."""
+    return isinstance(exc, _OOM_ERRORS) or "out of memory" in str(exc).lower()
 
 
 def pick_device(device: str | None = None) -> torch.device:
@@ -134,9 +146,17 @@ class MaskedLM:
             logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits
             logits = logits.masked_fill(~attention_mask.bool()[..., None], float("-inf"))
             return logits.amax(dim=1).float()
-        body, transform, _ = self._parts
+        body, transform, projection = self._parts
         hidden = body(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         mask = attention_mask.bool()
+        if self.device.type != "cpu":
+            # Accelerators: padded chunks, bounded by a token budget, one masked max each.
+            out = torch.empty((mask.shape[0], self.vocab_size), dtype=hidden.dtype, device=hidden.device)
+            rows = max(1, _ACCEL_TOKEN_BUDGET // mask.shape[1])
+            for s in range(0, mask.shape[0], rows):
+                logits = projection(transform(hidden[s : s + rows]))
+                out[s : s + rows] = logits.masked_fill_(~mask[s : s + rows, :, None], float("-inf")).amax(dim=1)
+            return out.float()
         packed = transform(hidden[mask])
         lengths = attention_mask.sum(dim=1).tolist()
         assert self._projection is not None
@@ -195,6 +215,7 @@ class SpladeEncoder:
         self.threshold = threshold
         self.long_docs = long_docs
         self.window_overlap = window_overlap
+        self._oom_warned = False
 
     @classmethod
     def from_pretrained(
@@ -266,18 +287,50 @@ class SpladeEncoder:
             return out
         seqs, owners = self._sequences(texts)
         order = sorted(range(len(seqs)), key=lambda k: -len(seqs[k]))
-        starts = range(0, len(order), self.batch_size)
+        bar: Any = None
         if show_progress:
             from tqdm.auto import tqdm
 
-            starts = tqdm(starts, desc="encoding", unit="batch", leave=False)
-        for start in starts:
+            bar = tqdm(total=len(order), desc="encoding", unit="seq", leave=False)
+        start = 0
+        while start < len(order):
             rows = order[start : start + self.batch_size]
-            ids, mask = self._batch_tensors([seqs[r] for r in rows])
-            pooled = self.mlm.max_logits(ids, mask).cpu().numpy()
+            pooled = None
+            try:
+                ids, mask = self._batch_tensors([seqs[r] for r in rows])
+                pooled = self.mlm.max_logits(ids, mask).cpu().numpy()
+            except RuntimeError as exc:  # torch.OutOfMemoryError is a RuntimeError
+                if not _is_oom(exc):
+                    raise
+            if pooled is None:  # out of memory; the failed batch's tensors are released by now
+                self._shrink_batch(len(rows), len(seqs[rows[0]]))
+                continue  # retry the same rows in smaller batches
             for k, r in enumerate(rows):
                 np.maximum(out[owners[r]], pooled[k], out=out[owners[r]])
+            start += len(rows)
+            if bar is not None:
+                bar.update(len(rows))
+        if bar is not None:
+            bar.close()
         return out
+
+    def _shrink_batch(self, failed: int, tokens: int) -> None:
+        """After running out of memory on a batch of ``failed`` sequences (the longest has
+        ``tokens`` tokens): halve the batch size, or give up when one sequence does not fit."""
+        if self.mlm.device.type == "cuda":
+            torch.cuda.empty_cache()
+        if failed <= 1:
+            raise ConfigError(
+                f"out of memory on {self.mlm.device} even for one sequence of {tokens} tokens; "
+                "lower --doc-max-length, use --half, or encode on another device"
+            )
+        smaller = max(1, min(self.batch_size, failed) // 2)
+        if not self._oom_warned:
+            logger.warning("GPU out of memory at batch size %d; continuing with %d", failed, smaller)
+            self._oom_warned = True
+        else:
+            logger.info("out of memory at batch size %d; continuing with %d", failed, smaller)
+        self.batch_size = smaller
 
     def encode(self, texts: Sequence[str], *, show_progress: bool = False) -> list[SparseVector]:
         """Encode texts to sparse vectors, in input order.

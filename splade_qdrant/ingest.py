@@ -5,18 +5,28 @@ into the store, so the encoder never waits on the store unless the store is slow
 
 Point ids are ``uuid5(NAMESPACE, document id)`` — deterministic, so re-ingesting the same
 documents replaces rather than duplicates them. The payload carries ``doc_id`` (the original
-id), ``content_hash`` (of the encoded text), the document's other fields and, optionally, the
-``text``. Documents already stored with the same hash are skipped without re-encoding,
-which also makes an interrupted ingest resumable by rerunning it.
+id), ``content_hash`` (of the encoded text, and of the caller's ``dense_vector`` when one is
+given), the document's other fields and, optionally, the ``text``.
+
+Rerunning an ingest is idempotent: a document already stored with the same hash and the
+same payload is skipped without re-encoding (``skipped_unchanged``); one whose payload alone
+changed gets the new payload on its stored vectors without re-encoding (``payload_updated``;
+collections with float32 sparse weights and no dense vectors, otherwise it is re-encoded);
+one whose text changed is re-encoded and replaced. So an interrupted ingest (crash, kill,
+bad line) resumes by rerunning the same command: every acknowledged write survived (Qdrant
+Edge replays its write-ahead log) and only what is missing is encoded. ``insert_only``
+never touches a stored point.
 
 Example:
     >>> point_id("doc-1")
-    'c4a9cc35-5f0f-5c4b-8e6b-61d1a0d4b4f1'
+    '65d10a98-cbda-5820-b0ff-84293cb9ea0b'
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import os
 import queue
 import sys
@@ -32,9 +42,8 @@ import numpy as np
 from . import fingerprint
 from .dense import DenseEncoderLike, check_dense_vector
 from .documents import BadInput, Document, DocumentLike, content_hash, count_lines, iter_documents
-from .errors import ConfigError, InputError
+from .errors import CollectionExistsError, ConfigError, InputError
 from .pair import EncoderPair
-from .sparse import SparseVector
 from .store.base import CollectionSpec, DenseSpec, PointRecord, SparseDatatype, Store
 
 __all__ = ["IngestReport", "ingest", "point_id"]
@@ -63,6 +72,7 @@ class IngestReport:
     documents: int = 0
     points_written: int = 0
     skipped_unchanged: int = 0
+    payload_updated: int = 0
     skipped_existing: int = 0
     empty_texts: int = 0
     bad: list[BadInput] = field(default_factory=list)
@@ -85,6 +95,7 @@ class IngestReport:
             "documents": self.documents,
             "points_written": self.points_written,
             "skipped_unchanged": self.skipped_unchanged,
+            "payload_updated": self.payload_updated,
             "skipped_existing": self.skipped_existing,
             "empty_texts": self.empty_texts,
             "bad": [str(b) for b in self.bad],
@@ -102,6 +113,8 @@ class IngestReport:
         ]
         if self.skipped_unchanged:
             lines.append(f"{self.skipped_unchanged} unchanged documents skipped (already stored with the same content)")
+        if self.payload_updated:
+            lines.append(f"{self.payload_updated} documents with unchanged text got a new payload (not re-encoded)")
         if self.skipped_existing:
             lines.append(f"{self.skipped_existing} existing documents kept (insert-only)")
         if self.empty_texts:
@@ -126,24 +139,27 @@ def _ensure_collection(
 ) -> CollectionSpec:
     settings = pair.settings()
     dense_settings = None if dense is None else dense.settings()
-    if store.collection_exists(collection):
-        spec = store.spec(collection)
-        recorded = spec.metadata
-        fingerprint.check_documents(recorded, settings["document"], collection=collection)
-        if (recorded.get("dense") is None) != (dense is None):
-            has = "has" if recorded.get("dense") else "has no"
-            raise ConfigError(f"collection {collection!r} {has} dense vectors; ingest with the same dense settings")
-        if dense_settings is not None and recorded.get("dense") != dense_settings:
-            raise ConfigError(f"collection {collection!r} was built with dense encoder {recorded.get('dense')}, not {dense_settings}")
-        return spec
-    dense_spec = None if dense is None else DenseSpec("dense", int(dense.dim), dense.distance)  # type: ignore[arg-type]
-    spec = CollectionSpec(
-        sparse_datatype=sparse_datatype,
-        idf=idf,
-        dense=dense_spec,
-        metadata=fingerprint.build(settings, sparse_vector="splade", dense=dense_settings),
-    )
-    store.create_collection(collection, spec)
+    if not store.collection_exists(collection):
+        dense_spec = None if dense is None else DenseSpec("dense", int(dense.dim), dense.distance)  # type: ignore[arg-type]
+        spec = CollectionSpec(
+            sparse_datatype=sparse_datatype,
+            idf=idf,
+            dense=dense_spec,
+            metadata=fingerprint.build(settings, sparse_vector="splade", dense=dense_settings),
+        )
+        try:
+            store.create_collection(collection, spec)
+            return spec
+        except CollectionExistsError:
+            pass  # created by another process meanwhile: check it like any existing collection
+    spec = store.spec(collection)
+    recorded = spec.metadata
+    fingerprint.check_documents(recorded, settings["document"], collection=collection)
+    if (recorded.get("dense") is None) != (dense is None):
+        has = "has" if recorded.get("dense") else "has no"
+        raise ConfigError(f"collection {collection!r} {has} dense vectors; ingest with the same dense settings")
+    if dense_settings is not None and recorded.get("dense") != dense_settings:
+        raise ConfigError(f"collection {collection!r} was built with dense encoder {recorded.get('dense')}, not {dense_settings}")
     return spec
 
 
@@ -167,6 +183,7 @@ class _Writer(threading.Thread):
             try:
                 self.store.upsert(self.collection, batch, insert_only=self.insert_only)
                 self.written += len(batch)
+                logger.info("ingest into %s: %d points written", self.collection, self.written)
             except BaseException as exc:  # noqa: BLE001 — re-raised in the caller's thread
                 self.error = exc
 
@@ -187,18 +204,51 @@ def _chunks(docs: Iterable[Document], size: int) -> Iterable[list[Document]]:
         yield chunk
 
 
-def _dense_rows(docs: Sequence[Document], dense: DenseEncoderLike) -> np.ndarray:
-    """Caller-supplied ``dense_vector`` fields where present, the dense encoder elsewhere."""
-    rows = np.zeros((len(docs), dense.dim), dtype=np.float32)
-    missing = []
-    for k, doc in enumerate(docs):
-        if doc.dense_vector is None:
-            missing.append(k)
-            continue
+def _checked_dense(
+    chunk: list[Document], dense: DenseEncoderLike | None, *, skip_bad: bool, bad: list[BadInput]
+) -> tuple[list[Document], list[np.ndarray | None]]:
+    """Validate caller-supplied ``dense_vector`` fields; bad ones raise, or are dropped when ``skip_bad``.
+
+    Returns the documents kept and, for each, its validated float32 vector (None: the dense
+    encoder computes it).
+    """
+    if dense is None:
+        doc = next((d for d in chunk if d.dense_vector is not None), None)
+        if doc is not None:
+            raise InputError(
+                "document has a 'dense_vector' but the ingest has no dense side; "
+                "pass dense=DenseEncoder.precomputed(dim) (or a dense model)",
+                source=doc.source, line=doc.line, doc_id=doc.id,
+            )
+        return chunk, [None] * len(chunk)
+    precomputed = getattr(dense, "name", None) == "precomputed"
+    kept: list[Document] = []
+    vectors: list[np.ndarray | None] = []
+    for doc in chunk:
         try:
-            rows[k] = check_dense_vector(doc.dense_vector, dense.dim, what="'dense_vector'")
+            if doc.dense_vector is None:
+                if precomputed:
+                    raise InputError("no 'dense_vector' field, and this collection's dense vectors are supplied by the caller")
+                vector = None
+            else:
+                vector = check_dense_vector(doc.dense_vector, dense.dim, what="'dense_vector'")
         except InputError as err:
-            raise InputError(err.reason, source=doc.source, line=doc.line, doc_id=doc.id) from None
+            if not skip_bad:
+                raise InputError(err.reason, source=doc.source, line=doc.line, doc_id=doc.id) from None
+            bad.append(BadInput(doc.source, doc.line, doc.id, err.reason))
+            continue
+        kept.append(doc)
+        vectors.append(vector)
+    return kept, vectors
+
+
+def _dense_rows(docs: Sequence[Document], given: Sequence[np.ndarray | None], dense: DenseEncoderLike) -> np.ndarray:
+    """Caller-supplied (validated) vectors where given, the dense encoder elsewhere."""
+    rows = np.zeros((len(docs), dense.dim), dtype=np.float32)
+    missing = [k for k, v in enumerate(given) if v is None]
+    for k, v in enumerate(given):
+        if v is not None:
+            rows[k] = v
     if missing:
         encoded = dense.encode([docs[k].text for k in missing])
         bad = ~np.isfinite(encoded).all(axis=1)
@@ -207,6 +257,32 @@ def _dense_rows(docs: Sequence[Document], dense: DenseEncoderLike) -> np.ndarray
             raise InputError("the dense encoder returned NaN or infinity", source=doc.source, line=doc.line, doc_id=doc.id)
         rows[missing] = encoded
     return rows
+
+
+def _payload(doc: Document, digest: str, store_text: bool) -> dict[str, Any]:
+    payload: dict[str, Any] = {"doc_id": doc.id, "content_hash": digest, **doc.metadata}
+    if store_text:
+        payload["text"] = doc.text
+    return payload
+
+
+#: Qdrant Edge hands payload floats back within a few ulps (its JSON number parsing).
+_FLOAT_REL_TOL = 1e-12
+
+
+def _same_payload(stored: Any, wanted: Any) -> bool:
+    """``stored`` (as read back) equals ``wanted`` (JSON-normalised), floats within a few ulps."""
+    if isinstance(stored, float) or isinstance(wanted, float):
+        return (
+            isinstance(stored, (int, float)) and isinstance(wanted, (int, float))
+            and not isinstance(stored, bool) and not isinstance(wanted, bool)
+            and math.isclose(stored, wanted, rel_tol=_FLOAT_REL_TOL)
+        )
+    if isinstance(stored, dict) and isinstance(wanted, dict):
+        return stored.keys() == wanted.keys() and all(_same_payload(stored[k], wanted[k]) for k in wanted)
+    if isinstance(stored, list) and isinstance(wanted, list):
+        return len(stored) == len(wanted) and all(_same_payload(a, b) for a, b in zip(stored, wanted))
+    return type(stored) is type(wanted) and stored == wanted
 
 
 def ingest(
@@ -237,8 +313,10 @@ def ingest(
         dense: optional dense encoder; its vectors are stored beside the sparse ones.
         store_text: also keep the encoded text in the payload (``"text"``).
         insert_only: never overwrite an existing point.
-        skip_unchanged: skip documents stored already with the same content hash.
-        skip_bad: skip malformed lines and report them instead of stopping.
+        skip_unchanged: skip documents stored already with the same content hash and payload
+            (False: re-encode and rewrite every document).
+        skip_bad: skip malformed lines (and bad ``dense_vector`` fields) and report them in
+            ``IngestReport.bad`` instead of stopping.
         sparse_datatype: ``"float32"`` (exact), ``"float16"`` or ``"uint8"`` (smaller index).
         allow_idf: create the sparse vector with Qdrant's IDF modifier (wrong for SPLADE,
             whose weights already encode term importance; only for experiments).
@@ -256,7 +334,9 @@ def ingest(
         show_progress = sys.stderr.isatty()
     started = time.perf_counter()
     report = IngestReport(collection)
-    _ensure_collection(store, collection, pair, dense, sparse_datatype=sparse_datatype, idf=allow_idf)
+    spec = _ensure_collection(store, collection, pair, dense, sparse_datatype=sparse_datatype, idf=allow_idf)
+    # A payload-only change reuses the stored sparse vector when it reads back exactly.
+    can_refresh = spec.sparse_datatype == "float32" and spec.dense is None
     docs = iter_documents(documents, skip_bad=skip_bad, bad=report.bad)
     total = count_lines(documents) if show_progress and isinstance(documents, (str, os.PathLike)) else None
     bar: Any = None
@@ -268,46 +348,64 @@ def ingest(
     writer.start()
     try:
         for chunk in _chunks(docs, chunk_size):
+            read = len(chunk)
+            chunk, given = _checked_dense(chunk, dense, skip_bad=skip_bad, bad=report.bad)
             report.documents += len(chunk)
             report.empty_texts += sum(1 for d in chunk if not d.text)
-            if dense is None and any(d.dense_vector is not None for d in chunk):
-                doc = next(d for d in chunk if d.dense_vector is not None)
-                raise InputError(
-                    "document has a 'dense_vector' but the ingest has no dense side; "
-                    "pass dense=DenseEncoder.precomputed(dim) (or a dense model)",
-                    source=doc.source, line=doc.line, doc_id=doc.id,
-                )
             ids = [point_id(d.id) for d in chunk]
-            hashes = [content_hash(d.text) for d in chunk]
+            hashes = [
+                content_hash(d.text) if v is None else content_hash(d.text, extra=v.tobytes())
+                for d, v in zip(chunk, given)
+            ]
+            payloads = [_payload(d, h, store_text) for d, h in zip(chunk, hashes)]
             todo = list(range(len(chunk)))
+            refresh: list[int] = []
             if skip_unchanged or insert_only:
-                stored = {p.id: p.payload.get("content_hash") for p in store.retrieve(collection, ids)}
+                stored = {p.id: p.payload for p in store.retrieve(collection, ids)}
                 keep = []
                 for i in todo:
-                    if ids[i] not in stored:
+                    old = stored.get(ids[i])
+                    if old is None:
                         keep.append(i)
                     elif insert_only:
                         report.skipped_existing += 1
-                    elif stored[ids[i]] == hashes[i]:
+                    elif old.get("content_hash") != hashes[i]:
+                        keep.append(i)
+                    elif _same_payload(old, json.loads(json.dumps(payloads[i]))):  # tuples → lists, …
                         report.skipped_unchanged += 1
+                    elif can_refresh:
+                        refresh.append(i)
                     else:
                         keep.append(i)
                 todo = keep
+            if refresh:
+                vectors = {p.id: p.sparse for p in store.retrieve(collection, [ids[i] for i in refresh], with_vectors=True)}
+                points = []
+                for i in refresh:
+                    vec = vectors.get(ids[i])
+                    if vec is None:  # deleted meanwhile
+                        todo.append(i)
+                        continue
+                    points.append(PointRecord(ids[i], vec, payloads[i]))
+                    report.total_nnz += len(vec)
+                report.payload_updated += len(points)
+                for start in range(0, len(points), upsert_batch):
+                    writer.put(points[start : start + upsert_batch])
             if todo:
                 t0 = time.perf_counter()
                 texts = [chunk[i].text for i in todo]
                 sparse = pair.document.encode(texts)
-                dense_rows = None if dense is None else _dense_rows([chunk[i] for i in todo], dense)
+                dense_rows = None if dense is None else _dense_rows([chunk[i] for i in todo], [given[i] for i in todo], dense)
                 report.encode_seconds += time.perf_counter() - t0
                 points = [
-                    _point(chunk[i], ids[i], hashes[i], sparse[k], None if dense_rows is None else dense_rows[k], store_text)
+                    PointRecord(ids[i], sparse[k], payloads[i], None if dense_rows is None else dense_rows[k])
                     for k, i in enumerate(todo)
                 ]
                 report.total_nnz += sum(len(v) for v in sparse)
                 for start in range(0, len(points), upsert_batch):
                     writer.put(points[start : start + upsert_batch])
             if bar is not None:
-                bar.update(len(chunk))
+                bar.update(read)
     finally:
         writer.queue.put(None)
         writer.join()
@@ -323,9 +421,3 @@ def ingest(
     logger.info("ingest into %s: %s", collection, report.as_dict())
     return report
 
-
-def _point(doc: Document, pid: str, digest: str, sparse: SparseVector, dense: np.ndarray | None, store_text: bool) -> PointRecord:
-    payload: dict[str, Any] = {"doc_id": doc.id, "content_hash": digest, **doc.metadata}
-    if store_text:
-        payload["text"] = doc.text
-    return PointRecord(pid, sparse, payload, dense)

@@ -9,7 +9,9 @@ Layout on disk, one folder per collection under the store directory::
 
 Qdrant Edge locks a shard's WAL: a second process opening the same collection gets a
 :class:`~splade_qdrant.errors.StoreUnavailableError`, never a corrupted store. After a crash
-the WAL is replayed on the next open, so every acknowledged upsert survives.
+the WAL is replayed on the next open, so every acknowledged upsert survives. A collection is
+built in a hidden ``.creating-*`` folder and renamed into place with its metadata, so it
+appears whole or not at all, and two processes creating it at once cannot clobber each other.
 
 Example:
     >>> import tempfile
@@ -25,11 +27,13 @@ Example:
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
 import shutil
 import threading
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -81,8 +85,8 @@ def _translated(action: str, where: Path) -> Iterator[None]:
         yield
     except (StoreError, ConfigError):
         raise
-    except PermissionError as exc:
-        raise StoreUnavailableError(f"cannot {action}: {where} is not writable ({exc.strerror})") from None
+    except OSError as exc:
+        raise StoreUnavailableError(f"cannot {action}: {where} {_os_reason(exc.errno, exc.strerror or str(exc))}") from None
     except Exception as exc:  # noqa: BLE001 — the binding raises plain Exception
         text = str(exc)
         if "WouldBlock" in text or "lock" in text.lower():
@@ -90,9 +94,31 @@ def _translated(action: str, where: Path) -> Iterator[None]:
                 f"cannot {action}: {where} is in use by another process (Qdrant Edge locks its files); "
                 "stop that process or use another --store directory"
             ) from None
-        if "Permission denied" in text or "Read-only file system" in text:
-            raise StoreUnavailableError(f"cannot {action}: {where} is not writable") from None
+        for code, marker in _OS_MARKERS.items():
+            if marker in text:
+                raise StoreUnavailableError(f"cannot {action}: {where} {_os_reason(code, marker)}") from None
         raise StoreError(f"cannot {action} in {where}: {text}") from None
+
+
+_OS_MARKERS = {
+    errno.EACCES: "Permission denied",
+    errno.EROFS: "Read-only file system",
+    errno.ENOSPC: "No space left on device",
+    errno.ENOTDIR: "Not a directory",
+}
+
+
+def _os_reason(code: int | None, text: str) -> str:
+    """Why a path is unusable, in words a user can act on."""
+    if code in (errno.EACCES, errno.EPERM):
+        return f"is not writable ({text}); use a --store directory you can write to"
+    if code == errno.EROFS:
+        return "is on a read-only file system; use another --store directory"
+    if code == errno.ENOSPC:
+        return "is on a full disk (no space left on device); free space or use another --store directory"
+    if code in (errno.ENOTDIR, errno.EEXIST):
+        return f"cannot be a directory: part of the path is a file ({text}); use another --store directory"
+    return f"is not usable ({text})"
 
 
 def _to_edge_filter(filt: Filter | None) -> qe.Filter | None:
@@ -196,29 +222,57 @@ class EdgeStore(Store):
     def list_collections(self) -> list[str]:
         if not self.root.is_dir():
             return []
-        return sorted(p.name for p in self.root.iterdir() if (p / _META_FILE).is_file())
+        return sorted(p.name for p in self.root.iterdir() if _NAME_RE.match(p.name) and (p / _META_FILE).is_file())
 
     def collection_exists(self, name: str) -> bool:
         return (self._dir(name) / _META_FILE).is_file()
 
     def create_collection(self, name: str, spec: CollectionSpec) -> None:
         folder = self._dir(name)
+        exists = CollectionExistsError(f"collection {name!r} already exists in {self.describe()}")
         with self._lock:
             if self.collection_exists(name):
-                raise CollectionExistsError(f"collection {name!r} already exists in {self.describe()}")
-            with _translated(f"create collection {name!r}", folder):
-                folder.mkdir(parents=True, exist_ok=True)
-                shard_dir = folder / _SHARD_DIR
-                if shard_dir.exists():  # left by a crash before the metadata was written
-                    shutil.rmtree(shard_dir)
-                shard = qe.EdgeShard.create(str(shard_dir), self._edge_config(spec))
-            self._shards[name] = shard
-            self._write_meta(name, {"spec": spec_to_json(spec), "metadata": dict(spec.metadata)})
+                raise exists
+            # Build the whole collection in a private folder, then rename it into place: other
+            # processes see it complete (metadata included) or not at all.
+            staging = self.root / f".creating-{name}-{uuid.uuid4().hex[:12]}"
+            action = f"create collection {name!r}"
+            try:
+                with _translated(action, self.root):
+                    staging.mkdir(parents=True)
+                    qe.EdgeShard.create(str(staging / _SHARD_DIR), self._edge_config(spec)).close()
+                    meta = {"spec": spec_to_json(spec), "metadata": dict(spec.metadata)}
+                    (staging / _META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")
+                with _translated(action, folder):
+                    self._move_into_place(staging, folder, exists)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+            with _translated(f"open collection {name!r}", folder / _SHARD_DIR):
+                self._shards[name] = qe.EdgeShard.load(str(folder / _SHARD_DIR))
+
+    def _move_into_place(self, staging: Path, folder: Path, exists: CollectionExistsError) -> None:
+        try:
+            os.rename(staging, folder)  # atomic; replaces only a missing or empty folder
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+            if (folder / _META_FILE).is_file():  # another process created it first
+                raise exists from None
+            shutil.rmtree(folder)  # debris of a delete interrupted after its metadata went
+            os.rename(staging, folder)
 
     def delete_collection(self, name: str) -> None:
         with self._lock:
             self._read_meta(name)
             shard = self._shards.pop(name, None)
+            if shard is None:  # not open here: make sure no other process has it open
+                try:
+                    with _translated(f"delete collection {name!r}", self._dir(name)):
+                        shard = qe.EdgeShard.load(str(self._dir(name) / _SHARD_DIR))
+                except StoreUnavailableError:
+                    raise
+                except StoreError:
+                    shard = None  # unreadable shard: delete it anyway
             if shard is not None:
                 shard.close()
             with _translated(f"delete collection {name!r}", self._dir(name)):

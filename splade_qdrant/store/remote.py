@@ -6,7 +6,9 @@ but meant for tests (about 1 s per query at 20k points). Use the embedded
 
 The encoder fingerprint lives in the collection's metadata (Qdrant ≥ 1.16) under the key
 ``"splade_qdrant"``. Transient failures (connection refused, timeouts, HTTP 5xx/429) are
-retried with exponential backoff; permanent ones (4xx) are not.
+retried with exponential backoff — ``retries`` tries in all, waiting ``backoff_s``, then
+twice that, and so on (defaults: 4 tries, 0.5 + 1 + 2 = 3.5 s of waiting) — and then raise
+:class:`~splade_qdrant.errors.StoreUnavailableError`; permanent ones (4xx) are not retried.
 
 Example:
     >>> from splade_qdrant.sparse import SparseVector
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -57,8 +60,13 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _META_KEY = "splade_qdrant"
-_RETRIES = 4
-_BACKOFF_S = 0.5
+#: Tries of a request that fails transiently (connection refused, timeout, HTTP 5xx / 429).
+DEFAULT_RETRIES = 4
+#: Wait before the second try in seconds, doubled before each later one.
+DEFAULT_BACKOFF_S = 0.5
+# qdrant-client probes the server version in a background thread and warns when it cannot;
+# an unreachable server is reported by our own StoreUnavailableError, in one line.
+warnings.filterwarnings("ignore", message="Failed to obtain server version", category=UserWarning)
 _DISTANCES = {"cosine": models.Distance.COSINE, "dot": models.Distance.DOT, "euclid": models.Distance.EUCLID}
 _DATATYPES = {"float32": models.Datatype.FLOAT32, "float16": models.Datatype.FLOAT16, "uint8": models.Datatype.UINT8}
 
@@ -116,6 +124,8 @@ class RemoteStore(Store):
         path: directory for qdrant-client's on-disk local mode.
         client: an existing ``QdrantClient`` (other connection arguments must be None).
         timeout: request timeout in seconds.
+        retries: tries of a transiently failing request (>= 1).
+        backoff_s: wait in seconds before the second try, doubled before each later one.
     """
 
     kind = "qdrant-client"
@@ -130,10 +140,15 @@ class RemoteStore(Store):
         path: str | None = None,
         client: QdrantClient | None = None,
         timeout: int = 60,
+        retries: int = DEFAULT_RETRIES,
+        backoff_s: float = DEFAULT_BACKOFF_S,
     ) -> None:
         given = [x is not None for x in (url, location, path, client)]
         if sum(given) != 1:
             raise ConfigError("give exactly one of url, location, path or client")
+        if retries < 1 or backoff_s < 0:
+            raise ConfigError(f"retries must be >= 1 and backoff_s >= 0, got {retries} and {backoff_s}")
+        self.retries, self.backoff_s = retries, backoff_s
         self._where = url or location or path or "existing QdrantClient"
         if client is not None:
             self.client = client
@@ -149,8 +164,8 @@ class RemoteStore(Store):
         return f"Qdrant at {self._where}"
 
     def _call(self, action: str, fn: Callable[[], T], *, collection: str | None = None) -> T:
-        delay = _BACKOFF_S
-        for attempt in range(1, _RETRIES + 1):
+        delay = self.backoff_s
+        for attempt in range(1, self.retries + 1):
             try:
                 return fn()
             except (StoreError, ConfigError):
@@ -159,14 +174,14 @@ class RemoteStore(Store):
                 text = str(exc)
                 if collection is not None and ("not found" in text.lower() or "doesn't exist" in text):
                     raise CollectionNotFoundError(f"collection {collection!r} does not exist in {self.describe()}") from None
-                if _is_transient(exc) and attempt < _RETRIES:
-                    logger.warning("%s failed (%s); retrying in %.1f s", action, type(exc).__name__, delay)
+                if _is_transient(exc) and attempt < self.retries:
+                    logger.info("%s failed (%s); retrying in %.1f s", action, type(exc).__name__, delay)
                     time.sleep(delay)
                     delay *= 2
                     continue
                 if _is_transient(exc):
                     raise StoreUnavailableError(
-                        f"cannot {action}: {self.describe()} is unreachable after {_RETRIES} tries ({type(exc).__name__}); "
+                        f"cannot {action}: {self.describe()} is unreachable after {self.retries} tries ({type(exc).__name__}); "
                         "check --url / QDRANT_URL and that the server is running"
                     ) from None
                 first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
@@ -320,6 +335,7 @@ class RemoteStore(Store):
         for q in queries:
             kw = self._request(q, limit=limit, offset=offset, score_threshold=score_threshold, filt=filt, with_vectors=with_vectors)
             kw["filter"] = kw.pop("query_filter")
+            kw["with_vector"] = kw.pop("with_vectors")  # QueryRequest spells it in the singular
             requests.append(models.QueryRequest(**kw))
         results = self._call(
             f"query collection {name!r}", lambda: self.client.query_batch_points(name, requests=requests), collection=name
