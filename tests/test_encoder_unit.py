@@ -1,0 +1,293 @@
+"""SpladeEncoder on a tiny randomly initialised BERT masked LM built in code (no model files).
+
+Every vector is compared with a plain reference written here: the full MLM logits from
+``model(**enc).logits``, ``log1p(relu(logits)) * attention_mask``, max over tokens, float32.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from splade_qdrant.encoder import MaskedLM, SpladeEncoder
+from splade_qdrant.errors import ConfigError, SpladeQdrantError
+from splade_qdrant.sparse import SparseVector
+
+TEXTS = [
+    "wing",
+    "the lift and drag of a wing in a high speed air stream",
+    "",
+    "heat transfer in the turbulent boundary layer of a flat plate at high mach number",
+    "shock wave",
+    "Pressure data, tested; models TESTED!",
+    "an unknown zyzzyva word and flowing flows",
+    "the effect of angle of attack on lift",
+    "boundary layer theory",
+    "jet",
+    "low speed tunnel test results for a body with a jet",
+]
+TOL = 1e-5
+
+
+def reference_weights(lm: Any, tokenizer: Any, texts: list[str], max_length: int) -> np.ndarray:
+    """The naive SPLADE formula: log1p(relu(logits)) * mask, max over tokens; [texts, vocab] float32."""
+    enc = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+    with torch.no_grad():
+        logits = lm(**enc).logits.float()
+    weights = torch.log1p(torch.relu(logits)) * enc["attention_mask"].unsqueeze(-1).float()
+    return weights.amax(dim=1).numpy().astype(np.float32)
+
+
+def reference_ids(lm: Any, ids: list[int]) -> np.ndarray:
+    """Reference weights of one already tokenised sequence (special tokens included)."""
+    with torch.no_grad():
+        logits = lm(input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long)).logits
+    return torch.log1p(torch.relu(logits.float()))[0].amax(dim=0).numpy()
+
+
+def dense(vectors: list[SparseVector], vocab: int) -> np.ndarray:
+    return np.stack([v.to_dense(vocab) for v in vectors]) if vectors else np.zeros((0, vocab), np.float32)
+
+
+def word_ids(tokenizer: Any, text: str) -> list[int]:
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+@pytest.fixture
+def encoder(tiny_mlm: MaskedLM) -> SpladeEncoder:
+    return SpladeEncoder(tiny_mlm, max_length=32, batch_size=4)
+
+
+def test_tokenizer_fixture_is_wordpiece(tiny_tokenizer: Any) -> None:
+    ids = tiny_tokenizer("flowing wings")["input_ids"]
+    tokens = tiny_tokenizer.convert_ids_to_tokens(ids)
+    assert tokens == ["[CLS]", "flow", "##ing", "wing", "##s", "[SEP]"]
+
+
+def test_matches_reference(encoder: SpladeEncoder, tiny_lm: Any, tiny_tokenizer: Any) -> None:
+    vocab = tiny_lm.config.vocab_size
+    got = dense(encoder.encode(TEXTS), vocab)
+    ref = reference_weights(tiny_lm, tiny_tokenizer, TEXTS, max_length=32)
+    assert got.shape == ref.shape == (len(TEXTS), vocab)
+    assert np.abs(got - ref).max() <= TOL
+    assert np.count_nonzero(ref) > len(TEXTS)  # the comparison is not vacuous
+
+
+def test_output_types(encoder: SpladeEncoder) -> None:
+    vecs = encoder.encode(TEXTS[:3])
+    assert len(vecs) == 3
+    for v in vecs:
+        assert isinstance(v, SparseVector)
+        assert v.indices.dtype == np.int32 and v.values.dtype == np.float32
+        assert np.all(v.values > 0)
+    assert encoder.encode([]) == []
+
+
+def test_empty_text_is_cls_sep_only(encoder: SpladeEncoder, tiny_lm: Any, tiny_tokenizer: Any) -> None:
+    (vec,) = encoder.encode([""])
+    expected = reference_ids(tiny_lm, [tiny_tokenizer.cls_token_id, tiny_tokenizer.sep_token_id])
+    np.testing.assert_allclose(vec.to_dense(tiny_lm.config.vocab_size), expected, atol=TOL, rtol=0)
+
+
+def test_order_preserved_under_length_sorting(encoder: SpladeEncoder, tiny_lm: Any) -> None:
+    """Inputs are sorted by length internally; outputs come back in input order."""
+    vocab = tiny_lm.config.vocab_size
+    singles = np.stack([encoder.encode([t])[0].to_dense(vocab) for t in TEXTS])
+    batched = dense(encoder.encode(TEXTS), vocab)
+    np.testing.assert_allclose(batched, singles, atol=TOL, rtol=0)
+    reversed_ = dense(encoder.encode(TEXTS[::-1]), vocab)
+    np.testing.assert_allclose(reversed_[::-1], batched, atol=TOL, rtol=0)
+
+
+def test_batch_size_does_not_change_vectors(tiny_mlm: MaskedLM, tiny_lm: Any) -> None:
+    vocab = tiny_lm.config.vocab_size
+    one = dense(SpladeEncoder(tiny_mlm, max_length=32, batch_size=1).encode(TEXTS), vocab)
+    seven = dense(SpladeEncoder(tiny_mlm, max_length=32, batch_size=7).encode(TEXTS), vocab)
+    np.testing.assert_allclose(one, seven, atol=TOL, rtol=0)
+
+
+def test_max_logits_then_activation(encoder: SpladeEncoder, tiny_lm: Any, tiny_tokenizer: Any) -> None:
+    """encode_max_logits is the masked max of the raw logits, before activation."""
+    raw = encoder.encode_max_logits(TEXTS[:4])
+    enc = tiny_tokenizer(TEXTS[:4], padding=True, truncation=True, max_length=32, return_tensors="pt")
+    with torch.no_grad():
+        logits = tiny_lm(**enc).logits.float()
+    masked = logits.masked_fill(~enc["attention_mask"].bool().unsqueeze(-1), float("-inf"))
+    np.testing.assert_allclose(raw, masked.amax(dim=1).numpy(), atol=TOL, rtol=0)
+    assert raw.dtype == np.float32
+
+
+def test_truncation_at_max_length(tiny_mlm: MaskedLM, tiny_lm: Any, tiny_tokenizer: Any) -> None:
+    vocab = tiny_lm.config.vocab_size
+    max_length = 8  # [CLS] + 6 word pieces + [SEP]
+    long_text = "wing flow lift drag air speed high low heat transfer"  # 10 single-piece words
+    short_text = "wing flow lift drag air speed"  # its first 6 words
+    enc = SpladeEncoder(tiny_mlm, max_length=max_length)
+    got_long, got_short = dense(enc.encode([long_text, short_text]), vocab)
+    np.testing.assert_allclose(got_long, got_short, atol=TOL, rtol=0)
+    ids = [tiny_tokenizer.cls_token_id, *word_ids(tiny_tokenizer, long_text)[: max_length - 2], tiny_tokenizer.sep_token_id]
+    assert len(ids) == max_length
+    np.testing.assert_allclose(got_long, reference_ids(tiny_lm, ids), atol=TOL, rtol=0)
+    ref = reference_weights(tiny_lm, tiny_tokenizer, [long_text], max_length=max_length)[0]
+    np.testing.assert_allclose(got_long, ref, atol=TOL, rtol=0)
+    # words past the budget change nothing
+    more = enc.encode([long_text + " shock wave pressure mach"])[0].to_dense(vocab)
+    np.testing.assert_allclose(more, got_long, atol=TOL, rtol=0)
+
+
+def _windows_by_hand(ids: list[int], window: int, overlap: int) -> list[list[int]]:
+    """Windows of ``window`` pieces, each starting ``window - overlap`` after the previous,
+    until one reaches the end of the text."""
+    if len(ids) <= window:
+        return [ids]
+    out, start = [], 0
+    while True:
+        out.append(ids[start : start + window])
+        if start + window >= len(ids):
+            return out
+        start += window - overlap
+
+
+@pytest.mark.parametrize(
+    ("n_words", "overlap"),
+    [(6, None), (7, 0), (10, 1), (11, 1), (17, None), (23, 5)],
+)
+def test_long_docs_window(tiny_mlm: MaskedLM, tiny_lm: Any, tiny_tokenizer: Any, n_words: int, overlap: int | None) -> None:
+    vocab = tiny_lm.config.vocab_size
+    max_length = 8
+    window = max_length - 2
+    words = ("wing flow lift drag air speed high low heat transfer boundary layer shock wave pressure mach "
+             "number plate surface angle attack body jet stream").split()
+    text = " ".join(words[:n_words])
+    enc = SpladeEncoder(tiny_mlm, max_length=max_length, long_docs="window", window_overlap=overlap)
+    used_overlap = window // 4 if overlap is None else overlap
+    assert enc.window_overlap == used_overlap
+    ids = word_ids(tiny_tokenizer, text)
+    assert len(ids) == n_words
+    pieces = _windows_by_hand(ids, window, used_overlap)
+    cls, sep = tiny_tokenizer.cls_token_id, tiny_tokenizer.sep_token_id
+    expected = np.max([reference_ids(tiny_lm, [cls, *p, sep]) for p in pieces], axis=0)
+    got = enc.encode([text])[0].to_dense(vocab)
+    np.testing.assert_allclose(got, expected, atol=TOL, rtol=0)
+    if n_words > window:
+        truncated = SpladeEncoder(tiny_mlm, max_length=max_length).encode([text])[0].to_dense(vocab)
+        assert np.all(got >= truncated - TOL)  # windows only add evidence
+    assert enc.settings()["long_docs"] == "window"
+    assert enc.settings()["window_overlap"] == used_overlap
+
+
+def test_long_docs_window_mixed_batch_keeps_order(tiny_mlm: MaskedLM, tiny_lm: Any) -> None:
+    vocab = tiny_lm.config.vocab_size
+    enc = SpladeEncoder(tiny_mlm, max_length=8, long_docs="window", batch_size=3)
+    texts = [TEXTS[3], "jet", TEXTS[1], "", TEXTS[6]]
+    together = dense(enc.encode(texts), vocab)
+    alone = np.stack([enc.encode([t])[0].to_dense(vocab) for t in texts])
+    np.testing.assert_allclose(together, alone, atol=TOL, rtol=0)
+
+
+def test_pruning_top_k_and_threshold(tiny_mlm: MaskedLM, tiny_lm: Any, tiny_tokenizer: Any) -> None:
+    vocab = tiny_lm.config.vocab_size
+    full = reference_weights(tiny_lm, tiny_tokenizer, TEXTS, max_length=32)
+    top3 = SpladeEncoder(tiny_mlm, max_length=32, top_k=3).encode(TEXTS)
+    for vec, row in zip(top3, full):
+        assert len(vec) == min(3, int(np.count_nonzero(row)))
+        kept = vec.to_dense(vocab)
+        np.testing.assert_allclose(kept[vec.indices], row[vec.indices], atol=TOL, rtol=0)
+        dropped = np.setdiff1d(np.flatnonzero(row), vec.indices)
+        if dropped.size:
+            assert row[dropped].max() <= vec.values.min() + TOL
+    threshold = float(np.median(full[full > 0]))
+    pruned = SpladeEncoder(tiny_mlm, max_length=32, threshold=threshold).encode(TEXTS)
+    for vec, row in zip(pruned, full):
+        assert np.all(vec.values >= threshold)
+        expected = np.flatnonzero(row >= threshold + TOL)
+        assert set(expected.tolist()) <= set(vec.indices.tolist())
+
+
+def test_single_string_raises_type_error(encoder: SpladeEncoder) -> None:
+    with pytest.raises(TypeError, match="not one string"):
+        encoder.encode("wing flow")
+    with pytest.raises(TypeError):
+        encoder.encode_max_logits("wing flow")
+
+
+def test_settings_record_options(tiny_mlm: MaskedLM) -> None:
+    enc = SpladeEncoder(tiny_mlm, max_length=20, top_k=5, threshold=0.25)
+    assert enc.settings() == {
+        "model": "tiny-random-bert",
+        "max_length": 20,
+        "top_k": 5,
+        "threshold": 0.25,
+        "long_docs": "truncate",
+        "window_overlap": None,
+    }
+    assert enc.name == "tiny-random-bert"
+
+
+def test_decode_returns_vocabulary_strings(encoder: SpladeEncoder, tiny_tokenizer: Any) -> None:
+    ids = tiny_tokenizer.convert_tokens_to_ids(["wing", "##s"])
+    assert encoder.decode(ids) == ["wing", "##s"]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"max_length": 2},
+        {"max_length": 1},
+        {"batch_size": 0},
+        {"top_k": 0},
+        {"threshold": -0.1},
+        {"long_docs": "chunk"},
+        {"long_docs": "window", "max_length": 8, "window_overlap": 6},
+        {"long_docs": "window", "max_length": 8, "window_overlap": -1},
+    ],
+)
+def test_bad_options_raise_config_error(tiny_mlm: MaskedLM, options: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError) as info:
+        SpladeEncoder(tiny_mlm, **options)
+    assert isinstance(info.value, SpladeQdrantError) and isinstance(info.value, ValueError)
+
+
+def test_half_on_cpu_raises_config_error(tiny_lm: Any, tiny_tokenizer: Any) -> None:
+    with pytest.raises(ConfigError, match="GPU"):
+        MaskedLM(tiny_lm, tiny_tokenizer, name="x", device="cpu", half=True)
+    # the refusal happened before the shared model was touched
+    assert next(tiny_lm.parameters()).dtype == torch.float32
+
+
+def test_unknown_device_raises_config_error(tiny_lm: Any, tiny_tokenizer: Any) -> None:
+    with pytest.raises(ConfigError, match="device"):
+        MaskedLM(tiny_lm, tiny_tokenizer, name="x", device="no-such-device")
+
+
+def test_generic_masked_lm_path_matches_reference(tiny_lm: Any, tiny_tokenizer: Any) -> None:
+    """A masked LM the encoder has no fast path for goes through full logits + masked max."""
+
+    class Wrapped(torch.nn.Module):  # hides .bert/.cls, so the generic path is taken
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+            self.config = inner.config
+
+        def forward(self, **kwargs: Any) -> Any:
+            return self.inner(**kwargs)
+
+    mlm = MaskedLM(Wrapped(tiny_lm), tiny_tokenizer, name="wrapped", device="cpu")
+    got = dense(SpladeEncoder(mlm, max_length=32, batch_size=3).encode(TEXTS), tiny_lm.config.vocab_size)
+    ref = reference_weights(tiny_lm, tiny_tokenizer, TEXTS, max_length=32)
+    np.testing.assert_allclose(got, ref, atol=TOL, rtol=0)
+
+
+def test_more_texts_than_one_pooling_call(tiny_mlm: MaskedLM, tiny_lm: Any) -> None:
+    """Over 1,024 texts are pooled in several calls; order and values survive the seams."""
+    vocab = tiny_lm.config.vocab_size
+    enc = SpladeEncoder(tiny_mlm, max_length=32, batch_size=128)
+    many = [TEXTS[i % len(TEXTS)] for i in range(1030)]
+    vecs = enc.encode(many)
+    assert len(vecs) == len(many)
+    base = dense(enc.encode(TEXTS), vocab)
+    for i in (0, 5, 1022, 1023, 1024, 1025, 1029):
+        np.testing.assert_allclose(vecs[i].to_dense(vocab), base[i % len(TEXTS)], atol=TOL, rtol=0)
