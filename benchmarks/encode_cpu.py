@@ -36,7 +36,7 @@ def main() -> None:
     from sentence_transformers import SparseEncoder
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
-    ours = SpladeEncoder.from_pretrained(str(MODEL), max_length=256, batch_size=32)
+    ours = SpladeEncoder.from_pretrained(str(MODEL), max_length=256, batch_size=32, long_docs="truncate")
     st = SparseEncoder(str(MODEL), device="cpu")
     st.max_seq_length = 256
     hf = AutoModelForMaskedLM.from_pretrained(str(MODEL)).eval()

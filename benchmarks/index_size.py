@@ -30,7 +30,7 @@ def dir_bytes(path: Path) -> int:
 
 def main() -> None:
     data = SHARED / "datasets" / "cranfield"
-    pair = EncoderPair.from_pretrained(str(MODEL), doc_max_length=256, query_max_length=64)
+    pair = EncoderPair.from_pretrained(str(MODEL), doc_max_length=256, query_max_length=64, long_docs="truncate")
     docs = list(read_jsonl(data / "corpus.jsonl"))
     vectors = pair.document.encode([d.text for d in docs])
     points = [PointRecord(point_id(d.id), v, {"doc_id": d.id, "content_hash": content_hash(d.text)}) for d, v in zip(docs, vectors)]

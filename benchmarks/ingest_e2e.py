@@ -32,7 +32,7 @@ def main() -> None:
     with open(subset, "w", encoding="utf-8") as fh:
         fh.writelines(json.dumps(d) + "\n" for d in docs)
 
-    pair = EncoderPair.from_pretrained(str(MODEL), doc_max_length=256, query_max_length=64)
+    pair = EncoderPair.from_pretrained(str(MODEL), doc_max_length=256, query_max_length=64, long_docs="truncate")
     pair.document.encode(texts[:64])
     t_encode, _ = timed(lambda: pair.document.encode(texts))
     store = open_store(f"{tmp}/edge")

@@ -69,7 +69,7 @@ def run_mode(name: str, docs: list[dict[str, Any]], qrels, queries, *, mode: str
     pair = EncoderPair.from_pretrained(model=str(MODEL), doc_max_length=max_length, long_docs=mode, device="cpu")
     tok = pair.document.mlm.tokenizer
     lengths = [len(x) for x in tok([d["text"] for d in docs], add_special_tokens=False, verbose=False)["input_ids"]]
-    seqs = sum(len(pair.document._sequences([d["text"]])[0]) for d in docs) if mode == "window" else len(docs)
+    seqs = len(pair.document._sequences([d["text"] for d in docs])[0])
     store_dir = root / name
     shutil.rmtree(store_dir, ignore_errors=True)
     load = os.getloadavg()[0]
@@ -114,7 +114,7 @@ def main() -> None:
         short = [{"_id": d["_id"], "title": d.get("title", ""), "text": d["text"]} for d in docs]
         results.append(run_mode("cranfield", short, qrels, queries, mode="truncate", max_length=args.max_length, root=root))
         print(results[-1], flush=True)
-    for mode in ("truncate", "window"):
+    for mode in ("truncate", "window", "chunk"):
         results.append(run_mode(f"cranfield-long{args.span}-{mode}", long_docs, long_qrels, queries, mode=mode,
                                 max_length=args.max_length, root=root))
         print(results[-1], flush=True)

@@ -34,7 +34,7 @@ def real_vectors() -> tuple[list[np.ndarray], list[np.ndarray]]:
     from splade_qdrant.encoder import SpladeEncoder
 
     if not CACHE.exists():
-        enc = SpladeEncoder.from_pretrained(str(MODEL), max_length=256)
+        enc = SpladeEncoder.from_pretrained(str(MODEL), max_length=256, long_docs="truncate")
         vecs = enc.encode(doc_texts("vaswani"))
         CACHE.parent.mkdir(exist_ok=True)
         np.savez(CACHE, lengths=[len(v) for v in vecs], indices=np.concatenate([v.indices for v in vecs]),

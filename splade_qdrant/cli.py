@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import __version__
-from .config import DEFAULT_BATCH_SIZE, DEFAULT_DOC_MAX_LENGTH, DEFAULT_QUERY_MAX_LENGTH
+from .config import DEFAULT_BATCH_SIZE, DEFAULT_DOC_MAX_LENGTH, DEFAULT_LONG_DOCS, DEFAULT_QUERY_MAX_LENGTH, LONG_DOCS_MODES
 from .errors import SpladeQdrantError
 
 __all__ = ["build_parser", "main"]
@@ -41,7 +41,8 @@ def _model_options(p: argparse.ArgumentParser, *, documents: bool) -> None:
         g.add_argument("--doc-max-length", type=int, default=DEFAULT_DOC_MAX_LENGTH, help="document tokens incl. [CLS]/[SEP] (default %(default)s)")
         g.add_argument("--doc-top-k", type=int, help="keep at most K terms per document vector")
         g.add_argument("--doc-threshold", type=float, help="drop document weights below this")
-        g.add_argument("--long-docs", choices=("truncate", "window"), default="truncate", help="documents over --doc-max-length: truncate, or max-pool overlapping windows (default %(default)s)")
+        g.add_argument("--long-docs", choices=LONG_DOCS_MODES, default=DEFAULT_LONG_DOCS, help="documents over --doc-max-length: max-pool overlapping windows into one vector (window), store each window as its own point and group hits by document (chunk), or keep the first window (truncate, as the published SPLADE numbers do); default %(default)s")
+        g.add_argument("--window-overlap", type=int, help="tokens shared by consecutive windows of a long document (default: a quarter window)")
         g.add_argument("--query-top-k", type=int, help="keep at most K terms per query vector")
         g.add_argument("--query-threshold", type=float, help="drop query weights below this")
     g.add_argument("--query-model", help="query encoder (Hub id or directory); default: the one the collection recorded")
@@ -163,6 +164,7 @@ def _encoders_from_args(args: argparse.Namespace) -> Any:
         doc_max_length=args.doc_max_length,
         query_max_length=args.query_max_length,
         long_docs=args.long_docs,
+        window_overlap=args.window_overlap,
         doc_top_k=args.doc_top_k,
         doc_threshold=args.doc_threshold,
         query_top_k=args.query_top_k,

@@ -18,7 +18,7 @@ from typing import Any
 from .config import DEFAULT_BATCH_SIZE, DEFAULT_DOC_MAX_LENGTH, DEFAULT_QUERY_MAX_LENGTH, resolve_preset
 from .dense import DenseEncoder, DenseEncoderLike
 from .documents import DocumentLike
-from .encoder import LongDocs
+from .encoder import DEFAULT_LONG_DOCS, LongDocs
 from .ingest import IngestReport, ingest
 from .pair import EncoderPair
 from .search import DEFAULT_LIMIT, SearchHit, Searcher
@@ -40,7 +40,8 @@ class SpladeQdrant:
         url, api_key, prefer_grpc: a Qdrant server instead of the embedded store.
         model, doc_model, query_model: preset name, Hub id or directory (see :class:`EncoderPair`).
         doc_max_length, query_max_length: token budgets ([CLS]/[SEP] included).
-        long_docs: ``"truncate"`` or ``"window"``.
+        long_docs: ``"window"`` (default), ``"chunk"`` or ``"truncate"``.
+        window_overlap: tokens shared by consecutive windows (default: a quarter window).
         doc_top_k, doc_threshold, query_top_k, query_threshold: optional pruning.
         batch_size: sequences per forward pass.
         device, half: where and how encoders run.
@@ -62,7 +63,8 @@ class SpladeQdrant:
         query_model: str | None = None,
         doc_max_length: int = DEFAULT_DOC_MAX_LENGTH,
         query_max_length: int = DEFAULT_QUERY_MAX_LENGTH,
-        long_docs: LongDocs = "truncate",
+        long_docs: LongDocs = DEFAULT_LONG_DOCS,
+        window_overlap: int | None = None,
         doc_top_k: int | None = None,
         doc_threshold: float | None = None,
         query_top_k: int | None = None,
@@ -82,6 +84,7 @@ class SpladeQdrant:
             "doc_max_length": doc_max_length,
             "query_max_length": query_max_length,
             "long_docs": long_docs,
+            "window_overlap": window_overlap,
             "doc_top_k": doc_top_k,
             "doc_threshold": doc_threshold,
             "query_top_k": query_top_k,

@@ -19,6 +19,7 @@ from pathlib import Path
 __all__ = [
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_DOC_MAX_LENGTH",
+    "DEFAULT_LONG_DOCS",
     "DEFAULT_MODEL",
     "DEFAULT_QUERY_MAX_LENGTH",
     "DEFAULT_SPARSE_VECTOR",
@@ -27,6 +28,7 @@ __all__ = [
     "ENV_MODEL",
     "ENV_STORE",
     "ENV_URL",
+    "LONG_DOCS_MODES",
     "PRESETS",
     "env_or",
     "resolve_preset",
@@ -52,6 +54,10 @@ DEFAULT_MODEL = "efficient-splade-VI-BT-large"
 #: Token budgets include [CLS] and [SEP].
 DEFAULT_DOC_MAX_LENGTH = 256
 DEFAULT_QUERY_MAX_LENGTH = 64
+#: What happens to documents over the max length: max-pooled windows, one point per window,
+#: or the first window only.
+LONG_DOCS_MODES: tuple[str, ...] = ("window", "chunk", "truncate")
+DEFAULT_LONG_DOCS = "window"
 #: Texts per forward pass on CPU; GPUs use a larger token budget (see encoder).
 DEFAULT_BATCH_SIZE = 32
 #: Name of the sparse vector inside each point.

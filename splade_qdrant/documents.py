@@ -38,7 +38,7 @@ from .errors import InputError
 
 __all__ = ["BadInput", "Document", "DocumentLike", "content_hash", "count_lines", "iter_documents", "read_jsonl"]
 
-RESERVED_KEYS = frozenset({"doc_id", "content_hash", "text"})
+RESERVED_KEYS = frozenset({"doc_id", "content_hash", "text", "chunk"})
 #: Input field holding a caller-supplied dense vector (not stored in the payload).
 DENSE_FIELD = "dense_vector"
 _ID_KEYS = ("_id", "id")

@@ -7,10 +7,12 @@ and DistilBERT masked LMs we never materialise the ``[batch, tokens, vocab]`` lo
 head's transform runs on the packed non-padding tokens and the vocabulary projection is
 reduced chunk by chunk (:mod:`splade_qdrant._projection`).
 
-Inputs are tokenised once, sorted by length, batched, and restored to input order. Long
-texts are truncated (``long_docs="truncate"``) or split into overlapping windows whose
-logits are max-pooled into one vector (``long_docs="window"``, the same max the model
-applies over tokens).
+Inputs are tokenised once, sorted by length, batched, and restored to input order. Texts
+longer than the model's window are never cut silently: by default they are split into
+overlapping windows whose logits are max-pooled into one vector (``long_docs="window"``, the
+same max the model applies over tokens); ``"chunk"`` keeps one vector per window
+(:meth:`SpladeEncoder.encode_chunks`, one point per window at ingestion); ``"truncate"``
+keeps the first window only (what the published SPLADE evaluations do).
 
 Example:
     >>> import torch
@@ -33,23 +35,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import torch
 
 from ._projection import Projection
-from .config import DEFAULT_BATCH_SIZE, DEFAULT_DOC_MAX_LENGTH
+from .config import DEFAULT_BATCH_SIZE, DEFAULT_DOC_MAX_LENGTH, LONG_DOCS_MODES
 from .errors import ConfigError
 from .models import ModelLocation, Side, load_masked_lm, locate
 from .sparse import SparseVector, activate, prune_rows, rows_to_sparse
 
-__all__ = ["LongDocs", "MaskedLM", "SpladeEncoder", "pick_device"]
+__all__ = ["Chunk", "LongDocs", "MaskedLM", "SpladeEncoder", "pick_device"]
 
 logger = logging.getLogger(__name__)
 
-LongDocs = Literal["truncate", "window"]
-LONG_DOCS_MODES: tuple[str, ...] = ("truncate", "window")
+LongDocs = Literal["window", "truncate", "chunk"]
+DEFAULT_LONG_DOCS: LongDocs = "window"
 #: Tokens per padded projection chunk on accelerators ([16k, 30522] bf16 logits ≈ 1 GB).
 _ACCEL_TOKEN_BUDGET = 16384
 #: Texts sorted and pooled together; bounds the [texts, vocab] buffer to ~125 MB.
@@ -103,6 +106,15 @@ def _special_template(tokenizer: Any) -> tuple[list[int], list[int]]:
         if full[start : start + len(plain)] == plain:
             return list(full[:start]), list(full[start + len(plain) :])
     raise ConfigError("cannot work out the tokenizer's special tokens")  # pragma: no cover
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One window of a long text: its vector and the character span ``text[start:end]``."""
+
+    vector: SparseVector
+    start: int
+    end: int
 
 
 class MaskedLM:
@@ -176,7 +188,9 @@ class SpladeEncoder:
         batch_size: sequences per forward pass.
         top_k: keep at most this many terms per vector (None: all).
         threshold: drop weights below this value (None: keep all non-zero).
-        long_docs: ``"truncate"`` or ``"window"`` (overlapping windows, max-pooled).
+        long_docs: texts over ``max_length``: ``"window"`` (overlapping windows, max-pooled
+            into one vector; default), ``"chunk"`` (one vector per window, see
+            :meth:`encode_chunks`) or ``"truncate"`` (first window only).
         window_overlap: tokens shared by consecutive windows (default: a quarter window).
     """
 
@@ -188,7 +202,7 @@ class SpladeEncoder:
         batch_size: int = DEFAULT_BATCH_SIZE,
         top_k: int | None = None,
         threshold: float | None = None,
-        long_docs: LongDocs = "truncate",
+        long_docs: LongDocs = DEFAULT_LONG_DOCS,
         window_overlap: int | None = None,
     ) -> None:
         self._prefix, self._suffix = _special_template(mlm.tokenizer)
@@ -216,6 +230,8 @@ class SpladeEncoder:
         self.long_docs = long_docs
         self.window_overlap = window_overlap
         self._oom_warned = False
+        #: Texts seen so far that were longer than the window (windowed, chunked or truncated).
+        self.long_texts = 0
 
     @classmethod
     def from_pretrained(
@@ -247,26 +263,38 @@ class SpladeEncoder:
             "top_k": self.top_k,
             "threshold": self.threshold,
             "long_docs": self.long_docs,
-            "window_overlap": self.window_overlap if self.long_docs == "window" else None,
+            "window_overlap": None if self.long_docs == "truncate" else self.window_overlap,
         }
 
-    def _sequences(self, texts: Sequence[str]) -> tuple[list[list[int]], list[int]]:
-        """Token id sequences (special tokens added) and, for each, the index of its text."""
+    def _window_starts(self, n_tokens: int) -> range:
+        """Token offsets of the windows of a text with ``n_tokens`` tokens (one if it fits)."""
+        if n_tokens <= self.window or self.long_docs == "truncate":
+            return range(0, 1)
+        step = self.window - self.window_overlap
+        return range(0, n_tokens - self.window + step, step)
+
+    def _sequences(self, texts: Sequence[str], *, spans: bool = False) -> tuple[list[list[int]], list[int], list[tuple[int, int]]]:
+        """Token id sequences (special tokens added), for each the index of its text, and
+        (with ``spans``) the character span of its text that it covers."""
         tok = self.mlm.tokenizer
-        ids_per_text = tok(list(texts), add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
+        offsets_ok = spans and bool(getattr(tok, "is_fast", False))
+        enc = tok(list(texts), add_special_tokens=False, truncation=False, verbose=False, return_offsets_mapping=offsets_ok)
         seqs: list[list[int]] = []
         owners: list[int] = []
-        step = self.window - self.window_overlap
-        for i, ids in enumerate(ids_per_text):
-            if len(ids) <= self.window or self.long_docs == "truncate":
-                pieces = [ids[: self.window]]
-            else:
-                starts = range(0, max(len(ids) - self.window, 0) + step, step)
-                pieces = [ids[s : s + self.window] for s in starts if s < len(ids)]
-            for piece in pieces:
+        char_spans: list[tuple[int, int]] = []
+        for i, ids in enumerate(enc["input_ids"]):
+            if len(ids) > self.window:
+                self.long_texts += 1
+            for s in self._window_starts(len(ids)):
+                piece = ids[s : s + self.window]
                 seqs.append(self._prefix + piece + self._suffix)
                 owners.append(i)
-        return seqs, owners
+                if offsets_ok and piece:
+                    offs = enc["offset_mapping"][i]
+                    char_spans.append((int(offs[s][0]), int(offs[s + len(piece) - 1][1])))
+                else:
+                    char_spans.append((0, len(texts[i])))
+        return seqs, owners, char_spans
 
     def _batch_tensors(self, seqs: Sequence[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         width = max(len(s) for s in seqs)
@@ -285,7 +313,15 @@ class SpladeEncoder:
         out = np.full((len(texts), self.mlm.vocab_size), -np.inf, dtype=np.float32)
         if not texts:
             return out
-        seqs, owners = self._sequences(texts)
+        seqs, owners, _ = self._sequences(texts)
+        for rows, pooled in self._pooled(seqs, show_progress=show_progress):
+            for k, r in enumerate(rows):
+                np.maximum(out[owners[r]], pooled[k], out=out[owners[r]])
+        return out
+
+    def _pooled(self, seqs: Sequence[list[int]], *, show_progress: bool = False) -> Any:
+        """Yield ``(rows, pooled)``: batches of sequence indices (longest first) and their
+        ``[len(rows), vocab]`` max-pooled logits; halves the batch on out-of-memory."""
         order = sorted(range(len(seqs)), key=lambda k: -len(seqs[k]))
         bar: Any = None
         if show_progress:
@@ -305,14 +341,12 @@ class SpladeEncoder:
             if pooled is None:  # out of memory; the failed batch's tensors are released by now
                 self._shrink_batch(len(rows), len(seqs[rows[0]]))
                 continue  # retry the same rows in smaller batches
-            for k, r in enumerate(rows):
-                np.maximum(out[owners[r]], pooled[k], out=out[owners[r]])
+            yield rows, pooled
             start += len(rows)
             if bar is not None:
                 bar.update(len(rows))
         if bar is not None:
             bar.close()
-        return out
 
     def _shrink_batch(self, failed: int, tokens: int) -> None:
         """After running out of memory on a batch of ``failed`` sequences (the longest has
@@ -342,12 +376,38 @@ class SpladeEncoder:
             raise TypeError("encode expects a sequence of strings, not one string")
         vectors: list[SparseVector] = []
         for start in range(0, len(texts), _TEXTS_PER_CALL):
-            chunk = texts[start : start + _TEXTS_PER_CALL]
-            weights = activate(self.encode_max_logits(chunk, show_progress=show_progress))
-            if self.top_k is not None or self.threshold is not None:
-                weights = prune_rows(weights, top_k=self.top_k, threshold=self.threshold)
-            vectors.extend(rows_to_sparse(weights))
+            part = texts[start : start + _TEXTS_PER_CALL]
+            vectors.extend(self._finish(self.encode_max_logits(part, show_progress=show_progress)))
         return vectors
+
+    def _finish(self, logits: np.ndarray) -> list[SparseVector]:
+        weights = activate(logits)
+        if self.top_k is not None or self.threshold is not None:
+            weights = prune_rows(weights, top_k=self.top_k, threshold=self.threshold)
+        return rows_to_sparse(weights)
+
+    def encode_chunks(self, texts: Sequence[str], *, show_progress: bool = False) -> list[list[Chunk]]:
+        """One :class:`Chunk` per window of each text, in input order (``long_docs="chunk"``).
+
+        A text that fits in ``max_length`` gives one chunk equal to :meth:`encode`'s vector;
+        a longer one gives overlapping windows (``window_overlap`` tokens shared), each with
+        the character span of the text it covers.
+
+        Raises:
+            TypeError: ``texts`` is a single string.
+        """
+        if isinstance(texts, str):
+            raise TypeError("encode_chunks expects a sequence of strings, not one string")
+        out: list[list[Chunk]] = [[] for _ in texts]
+        for start in range(0, len(texts), _TEXTS_PER_CALL // 4):
+            part = texts[start : start + _TEXTS_PER_CALL // 4]
+            seqs, owners, spans = self._sequences(part, spans=True)
+            logits = np.empty((len(seqs), self.mlm.vocab_size), dtype=np.float32)
+            for rows, pooled in self._pooled(seqs, show_progress=show_progress):
+                logits[rows] = pooled
+            for r, vec in enumerate(self._finish(logits)):
+                out[start + owners[r]].append(Chunk(vec, spans[r][0], spans[r][1]))
+        return out
 
     def decode(self, indices: Sequence[int]) -> list[str]:
         """Vocabulary strings of term ids (for explanations)."""

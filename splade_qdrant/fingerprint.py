@@ -24,7 +24,7 @@ from typing import Any
 from . import __version__
 from .errors import FingerprintMismatchError
 
-__all__ = ["build", "check_documents", "check_query_model", "recorded_query_model"]
+__all__ = ["build", "check_documents", "check_query_model", "is_chunked", "recorded_query_model"]
 
 FINGERPRINT_KEY = "encoder"
 
@@ -68,6 +68,11 @@ def recorded_query_model(recorded: Mapping[str, Any]) -> tuple[str, int]:
     query = recorded.get("query") or {}
     model = str(query.get("model", ""))
     return model.split("::", 1)[0], int(query.get("max_length", 64))
+
+
+def is_chunked(recorded: Mapping[str, Any]) -> bool:
+    """True if the collection stores one point per window of each document (``long_docs="chunk"``)."""
+    return (recorded.get("document") or {}).get("long_docs") == "chunk"
 
 
 def check_query_model(recorded: Mapping[str, Any], model_label: str, *, collection: str) -> None:

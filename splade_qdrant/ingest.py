@@ -34,7 +34,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -59,9 +59,11 @@ DEFAULT_UPSERT_BATCH = 256
 _QUEUE_DEPTH = 4
 
 
-def point_id(doc_id: str) -> str:
-    """The deterministic Qdrant point id (a UUID string) of a document id."""
-    return str(uuid.uuid5(ID_NAMESPACE, str(doc_id)))
+def point_id(doc_id: str, chunk: int | None = None) -> str:
+    """The deterministic Qdrant point id (a UUID string) of a document id, or of one of its
+    chunks (``long_docs="chunk"``: ``uuid5("<doc id>#<chunk index>")``)."""
+    key = str(doc_id) if chunk is None else f"{doc_id}#{int(chunk)}"
+    return str(uuid.uuid5(ID_NAMESPACE, key))
 
 
 @dataclass
@@ -75,6 +77,8 @@ class IngestReport:
     payload_updated: int = 0
     skipped_existing: int = 0
     empty_texts: int = 0
+    long_documents: int = 0
+    long_docs: str = "window"
     bad: list[BadInput] = field(default_factory=list)
     seconds: float = 0.0
     encode_seconds: float = 0.0
@@ -98,6 +102,8 @@ class IngestReport:
             "payload_updated": self.payload_updated,
             "skipped_existing": self.skipped_existing,
             "empty_texts": self.empty_texts,
+            "long_documents": self.long_documents,
+            "long_docs": self.long_docs,
             "bad": [str(b) for b in self.bad],
             "seconds": round(self.seconds, 3),
             "encode_seconds": round(self.encode_seconds, 3),
@@ -117,6 +123,13 @@ class IngestReport:
             lines.append(f"{self.payload_updated} documents with unchanged text got a new payload (not re-encoded)")
         if self.skipped_existing:
             lines.append(f"{self.skipped_existing} existing documents kept (insert-only)")
+        if self.long_documents:
+            how = {
+                "window": "split into overlapping windows, max-pooled into one vector",
+                "chunk": "split into overlapping windows, one point each",
+                "truncate": "TRUNCATED to the first window (--long-docs truncate)",
+            }[self.long_docs]
+            lines.append(f"{self.long_documents} documents longer than the model's window: {how}")
         if self.empty_texts:
             lines.append(f"{self.empty_texts} documents with empty text stored (encoded from [CLS] [SEP] alone)")
         if self.bad:
@@ -163,13 +176,21 @@ def _ensure_collection(
     return spec
 
 
+@dataclass(frozen=True)
+class _Delete:
+    """A deletion queued in order with the writes (stale chunks of a re-encoded document)."""
+
+    ids: list[str]
+
+
 class _Writer(threading.Thread):
-    """Drains batches of points into the store; the first error is kept and re-raised."""
+    """Drains batches of points (and deletions, in order) into the store; the first error is
+    kept and re-raised."""
 
     def __init__(self, store: Store, collection: str, insert_only: bool) -> None:
         super().__init__(name="splade-qdrant-writer", daemon=True)
         self.store, self.collection, self.insert_only = store, collection, insert_only
-        self.queue: queue.Queue[list[PointRecord] | None] = queue.Queue(maxsize=_QUEUE_DEPTH)
+        self.queue: queue.Queue[list[PointRecord] | _Delete | None] = queue.Queue(maxsize=_QUEUE_DEPTH)
         self.error: BaseException | None = None
         self.written = 0
 
@@ -181,16 +202,23 @@ class _Writer(threading.Thread):
             if self.error is not None:
                 continue  # drain without writing after a failure
             try:
+                if isinstance(batch, _Delete):
+                    self.store.delete(self.collection, batch.ids)
+                    continue
                 self.store.upsert(self.collection, batch, insert_only=self.insert_only)
                 self.written += len(batch)
                 logger.info("ingest into %s: %d points written", self.collection, self.written)
             except BaseException as exc:  # noqa: BLE001 — re-raised in the caller's thread
                 self.error = exc
 
-    def put(self, batch: list[PointRecord]) -> None:
+    def put(self, batch: list[PointRecord] | _Delete) -> None:
         if self.error is not None:
             raise self.error
         self.queue.put(batch)
+
+    def put_points(self, points: list[PointRecord], size: int) -> None:
+        for start in range(0, len(points), size):
+            self.put(points[start : start + size])
 
 
 def _chunks(docs: Iterable[Document], size: int) -> Iterable[list[Document]]:
@@ -257,6 +285,73 @@ def _dense_rows(docs: Sequence[Document], given: Sequence[np.ndarray | None], de
             raise InputError("the dense encoder returned NaN or infinity", source=doc.source, line=doc.line, doc_id=doc.id)
         rows[missing] = encoded
     return rows
+
+
+def _chunk_plan(
+    store: Store, collection: str, chunk: list[Document], hashes: list[str], payloads: list[dict[str, Any]],
+    *, insert_only: bool, skip_unchanged: bool, report: IngestReport,
+) -> tuple[list[int], dict[int, int]]:
+    """Which documents of a chunked collection to (re-)encode, and how many chunks each
+    has stored now (to delete the stale ones).
+
+    A document counts as stored when its chunk 0 carries the same content hash and payload
+    and its last chunk exists: chunks are written in order, so a crash mid-document is
+    re-encoded on the next run.
+    """
+    firsts = [point_id(d.id, 0) for d in chunk]
+    stored = {p.id: p.payload for p in store.retrieve(collection, firsts)}
+    todo: list[int] = []
+    old_counts: dict[int, int] = {}
+    complete: list[int] = []
+    for i, pid in enumerate(firsts):
+        old = stored.get(pid)
+        if old is None:
+            todo.append(i)
+            continue
+        if insert_only:
+            report.skipped_existing += 1
+            continue
+        old_counts[i] = int((old.get("chunk") or {}).get("count", 1))
+        old_doc = {k: v for k, v in old.items() if k not in ("chunk", "text")}
+        if skip_unchanged and old.get("content_hash") == hashes[i] and _same_payload(old_doc, json.loads(json.dumps(payloads[i]))):
+            complete.append(i)
+        else:
+            todo.append(i)
+    if complete:
+        lasts = {point_id(chunk[i].id, old_counts[i] - 1): i for i in complete}
+        present = {p.id for p in store.retrieve(collection, list(lasts))}
+        for pid, i in lasts.items():
+            if pid in present:
+                report.skipped_unchanged += 1
+            else:
+                todo.append(i)
+    return sorted(todo), old_counts
+
+
+def _chunk_points(
+    docs: list[Document], payloads: list[dict[str, Any]], pair: EncoderPair, dense: DenseEncoderLike | None, store_text: bool
+) -> list[list[PointRecord]]:
+    """Per document, one point per window: the window's vector, the document's payload plus
+    ``chunk`` = {index, count, start, end} (character span) and, optionally, the window's text."""
+    if dense is not None and getattr(dense, "name", None) == "precomputed":
+        raise ConfigError("caller-supplied dense vectors cannot be split per chunk; use --long-docs window or a dense model")
+    chunked = pair.document.encode_chunks([d.text for d in docs])
+    dense_rows = None
+    if dense is not None:
+        windows = [replace(d, text=d.text[c.start : c.end]) for d, cs in zip(docs, chunked) for c in cs]
+        dense_rows = iter(_dense_rows(windows, [None] * len(windows), dense))
+    out = []
+    for doc, payload, chunks in zip(docs, payloads, chunked):
+        points = []
+        for k, c in enumerate(chunks):
+            p = {k2: v for k2, v in payload.items() if k2 != "text"}
+            p["chunk"] = {"index": k, "count": len(chunks), "start": c.start, "end": c.end}
+            if store_text:
+                p["text"] = doc.text[c.start : c.end]
+            vec = None if dense_rows is None else next(dense_rows)
+            points.append(PointRecord(point_id(doc.id, k), c.vector, p, vec))
+        out.append(points)
+    return out
 
 
 def _payload(doc: Document, digest: str, store_text: bool) -> dict[str, Any]:
@@ -333,7 +428,8 @@ def ingest(
     if show_progress is None:
         show_progress = sys.stderr.isatty()
     started = time.perf_counter()
-    report = IngestReport(collection)
+    report = IngestReport(collection, long_docs=pair.document.long_docs)
+    chunked = pair.document.long_docs == "chunk"
     spec = _ensure_collection(store, collection, pair, dense, sparse_datatype=sparse_datatype, idf=allow_idf)
     # A payload-only change reuses the stored sparse vector when it reads back exactly.
     can_refresh = spec.sparse_datatype == "float32" and spec.dense is None
@@ -358,6 +454,25 @@ def ingest(
                 for d, v in zip(chunk, given)
             ]
             payloads = [_payload(d, h, store_text) for d, h in zip(chunk, hashes)]
+            if chunked:
+                todo, old_counts = _chunk_plan(
+                    store, collection, chunk, hashes, payloads, insert_only=insert_only, skip_unchanged=skip_unchanged, report=report
+                )
+                if todo:
+                    t0 = time.perf_counter()
+                    long_before = pair.document.long_texts
+                    per_doc = _chunk_points([chunk[i] for i in todo], [payloads[i] for i in todo], pair, dense, store_text)
+                    report.long_documents += pair.document.long_texts - long_before
+                    report.encode_seconds += time.perf_counter() - t0
+                    stale = [point_id(chunk[i].id, k) for i, pts in zip(todo, per_doc) for k in range(len(pts), old_counts.get(i, 0))]
+                    if stale:  # a re-encoded document that now has fewer chunks
+                        writer.put(_Delete(stale))
+                    points = [p for pts in per_doc for p in pts]
+                    report.total_nnz += sum(len(p.sparse) for p in points)
+                    writer.put_points(points, upsert_batch)
+                if bar is not None:
+                    bar.update(read)
+                continue
             todo = list(range(len(chunk)))
             refresh: list[int] = []
             if skip_unchanged or insert_only:
@@ -389,12 +504,13 @@ def ingest(
                     points.append(PointRecord(ids[i], vec, payloads[i]))
                     report.total_nnz += len(vec)
                 report.payload_updated += len(points)
-                for start in range(0, len(points), upsert_batch):
-                    writer.put(points[start : start + upsert_batch])
+                writer.put_points(points, upsert_batch)
             if todo:
                 t0 = time.perf_counter()
                 texts = [chunk[i].text for i in todo]
+                long_before = pair.document.long_texts
                 sparse = pair.document.encode(texts)
+                report.long_documents += pair.document.long_texts - long_before
                 dense_rows = None if dense is None else _dense_rows([chunk[i] for i in todo], [given[i] for i in todo], dense)
                 report.encode_seconds += time.perf_counter() - t0
                 points = [
@@ -402,8 +518,7 @@ def ingest(
                     for k, i in enumerate(todo)
                 ]
                 report.total_nnz += sum(len(v) for v in sparse)
-                for start in range(0, len(points), upsert_batch):
-                    writer.put(points[start : start + upsert_batch])
+                writer.put_points(points, upsert_batch)
             if bar is not None:
                 bar.update(read)
     finally:

@@ -24,7 +24,7 @@ from .config import (
     env_or,
     resolve_preset,
 )
-from .encoder import LongDocs, MaskedLM, SpladeEncoder
+from .encoder import DEFAULT_LONG_DOCS, LongDocs, MaskedLM, SpladeEncoder
 from .errors import ConfigError
 from .models import locate
 
@@ -51,7 +51,8 @@ class EncoderPair:
         doc_threshold: float | None = None,
         query_top_k: int | None = None,
         query_threshold: float | None = None,
-        long_docs: LongDocs = "truncate",
+        long_docs: LongDocs = DEFAULT_LONG_DOCS,
+        window_overlap: int | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         device: str | None = None,
         half: bool = False,
@@ -64,7 +65,9 @@ class EncoderPair:
             doc_model, query_model: override one side each.
             doc_max_length, query_max_length: token budgets including [CLS]/[SEP].
             doc_top_k, doc_threshold, query_top_k, query_threshold: optional pruning.
-            long_docs: ``"truncate"`` or ``"window"`` for documents over ``doc_max_length``.
+            long_docs: documents over ``doc_max_length``: ``"window"`` (max-pooled windows,
+                default), ``"chunk"`` (one point per window) or ``"truncate"``.
+            window_overlap: tokens shared by consecutive windows (default: a quarter window).
             batch_size: sequences per forward pass.
             device, half: see :class:`~splade_qdrant.encoder.MaskedLM`.
         """
@@ -79,9 +82,12 @@ class EncoderPair:
         d_mlm = q_mlm if d_loc == q_loc else MaskedLM.load(d_loc, device=device, half=half)
         common: dict[str, Any] = {"batch_size": batch_size}
         document = SpladeEncoder(
-            d_mlm, max_length=doc_max_length, top_k=doc_top_k, threshold=doc_threshold, long_docs=long_docs, **common
+            d_mlm, max_length=doc_max_length, top_k=doc_top_k, threshold=doc_threshold, long_docs=long_docs,
+            window_overlap=window_overlap, **common
         )
-        query = SpladeEncoder(q_mlm, max_length=query_max_length, top_k=query_top_k, threshold=query_threshold, **common)
+        query = SpladeEncoder(
+            q_mlm, max_length=query_max_length, top_k=query_top_k, threshold=query_threshold, long_docs="truncate", **common
+        )
         return cls(document, query)
 
     def settings(self) -> dict[str, Any]:

@@ -4,6 +4,13 @@ A :class:`Searcher` is bound to one collection. By default it loads the query en
 collection's fingerprint recorded; passing another model is refused unless
 ``allow_model_mismatch=True``.
 
+In a collection ingested with ``long_docs="chunk"`` (one point per window of a document),
+hits are grouped by document: each document appears once, with its best window's score and
+payload (the window's ``chunk`` span says where in the document it matched). Qdrant Edge has
+no group-by API, so the searcher over-fetches points and keeps each document's first (best)
+one, fetching more until the page is full — the same result as Qdrant's group-by with one
+point per group, on both stores.
+
 Example:
     >>> searcher = Searcher(open_store("./splade_qdrant_data"), "cran")  # doctest: +SKIP
     >>> [h.id for h in searcher.search("wing slipstream", limit=3)]  # doctest: +SKIP
@@ -33,6 +40,9 @@ DEFAULT_LIMIT = 10
 #: Each side of a hybrid query fetches max(PREFETCH_FACTOR × (limit + offset), MIN_PREFETCH).
 PREFETCH_FACTOR = 4
 MIN_PREFETCH = 100
+#: Chunked collections: points fetched per wanted document, multiplied again until enough
+#: distinct documents are found (or the ranking is exhausted).
+GROUP_FACTOR = 4
 
 Mode = Literal["sparse", "dense", "hybrid"]
 FusionMethod = Literal["rrf", "dbsf"]
@@ -102,7 +112,7 @@ class Searcher:
             if not model:
                 raise ConfigError(f"collection {collection!r} records no query encoder; pass query_model")
             query_encoder = SpladeEncoder.from_pretrained(
-                model, side="query", device=device, max_length=query_max_length or recorded_len
+                model, side="query", device=device, max_length=query_max_length or recorded_len, long_docs="truncate"
             )
         if not allow_model_mismatch:
             fingerprint.check_query_model(recorded, query_encoder.name, collection=collection)
@@ -202,9 +212,14 @@ class Searcher:
                 built.append(dq)  # type: ignore[arg-type]
             else:
                 built.append(FusedQuery([sq, dq], fusion, pl, engine_rrf_k(rrf_k), weights))  # type: ignore[list-item]
-        results = self.store.query_batch(
-            self.collection, built, limit=limit, offset=offset, score_threshold=score_threshold, filter=filter, with_vectors=explain
-        )
+        if fingerprint.is_chunked(self.spec.metadata):
+            results = self._best_chunk_per_document(
+                built, limit=limit, offset=offset, score_threshold=score_threshold, filter=filter, with_vectors=explain
+            )
+        else:
+            results = self.store.query_batch(
+                self.collection, built, limit=limit, offset=offset, score_threshold=score_threshold, filter=filter, with_vectors=explain
+            )
         sides: list[tuple[dict[str, tuple[int, float]], dict[str, tuple[int, float]]]] = []
         if breakdown:
             side_queries: list[Query] = []
@@ -234,6 +249,29 @@ class Searcher:
             out.append(hits)
         return out
 
+    def _best_chunk_per_document(
+        self, built: Sequence[Query], *, limit: int, offset: int, score_threshold: float | None, filter: Filter | None, with_vectors: bool
+    ) -> list[list[StoredPoint]]:
+        """Per query, the page ``[offset, offset + limit)`` of documents ranked by their best point."""
+        want = limit + offset
+        fetch = GROUP_FACTOR * want
+        results: list[list[StoredPoint]] = [[] for _ in built]
+        pending = list(range(len(built)))
+        while pending:
+            rows_per_query = self.store.query_batch(
+                self.collection, [built[i] for i in pending], limit=fetch, score_threshold=score_threshold, filter=filter,
+                with_vectors=with_vectors,
+            )
+            still = []
+            for i, rows in zip(pending, rows_per_query):
+                best = _first_per_document(rows)
+                if len(best) >= want or len(rows) < fetch:  # page full, or nothing more to fetch
+                    results[i] = best[offset:want]
+                else:
+                    still.append(i)
+            pending, fetch = still, fetch * GROUP_FACTOR
+        return results
+
     def search(self, query: str, *, dense_vector: Any = None, **options: Any) -> list[SearchHit]:
         """Search one query text; hits best first. Options as in :meth:`search_batch`.
 
@@ -243,6 +281,18 @@ class Searcher:
             raise TypeError(f"query must be a string, got {type(query).__name__}")
         vectors = None if dense_vector is None else [dense_vector]
         return self.search_batch([query], dense_vectors=vectors, **options)[0]
+
+
+def _first_per_document(rows: Sequence[StoredPoint]) -> list[StoredPoint]:
+    """Each document's first point in a ranked list (its best-scoring chunk), in rank order."""
+    seen: set[str] = set()
+    out = []
+    for p in rows:
+        doc = str(p.payload.get("doc_id", p.id))
+        if doc not in seen:
+            seen.add(doc)
+            out.append(p)
+    return out
 
 
 def _hit(point: StoredPoint, breakdown: ScoreBreakdown | None, explanation: tuple[TermMatch, ...] | None) -> SearchHit:

@@ -139,11 +139,12 @@ def tiny_mlm(tiny_lm: Any, tiny_tokenizer: Any) -> Any:
 
 @pytest.fixture(scope="session")
 def tiny_pair(tiny_model_dir: Path) -> Any:
-    """splade-tiny on both sides: documents at 256 tokens, queries at 64, CPU float32."""
+    """splade-tiny on both sides: documents truncated at 256 tokens (REFERENCE.md), queries at 64, CPU float32."""
     from splade_qdrant.pair import EncoderPair
 
     return EncoderPair.from_pretrained(
-        model=str(tiny_model_dir), doc_max_length=DOC_MAX_LENGTH, query_max_length=QUERY_MAX_LENGTH, device="cpu"
+        model=str(tiny_model_dir), doc_max_length=DOC_MAX_LENGTH, query_max_length=QUERY_MAX_LENGTH, long_docs="truncate",
+        device="cpu",
     )
 
 

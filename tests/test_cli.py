@@ -48,7 +48,7 @@ def small_store(tmp_path_factory: pytest.TempPathFactory, small_corpus: Path, ti
         code = main([
             "ingest", str(small_corpus), "--collection", COLLECTION, "--store", str(store),
             "--model", str(tiny_model_dir), "--doc-max-length", "256", "--query-max-length", "64",
-            "--no-progress", "--json",
+            "--long-docs", "truncate", "--no-progress", "--json",
         ])
     assert code == 0, err.getvalue()
     return store, json.loads(out.getvalue())
@@ -142,7 +142,7 @@ def test_reingest_skips_unchanged(capsys: pytest.CaptureFixture[str], small_stor
     store, _ = small_store
     code, out, err = run_cli(
         capsys, "ingest", str(small_corpus), "-c", COLLECTION, "--store", str(store), "--model", str(tiny_model_dir),
-        "--no-progress", "--json",
+        "--long-docs", "truncate", "--no-progress", "--json",
     )
     assert code == 0, err
     report = json.loads(out)

@@ -125,7 +125,7 @@ def test_truncation_at_max_length(tiny_mlm: MaskedLM, tiny_lm: Any, tiny_tokeniz
     max_length = 8  # [CLS] + 6 word pieces + [SEP]
     long_text = "wing flow lift drag air speed high low heat transfer"  # 10 single-piece words
     short_text = "wing flow lift drag air speed"  # its first 6 words
-    enc = SpladeEncoder(tiny_mlm, max_length=max_length)
+    enc = SpladeEncoder(tiny_mlm, max_length=max_length, long_docs="truncate")
     got_long, got_short = dense(enc.encode([long_text, short_text]), vocab)
     np.testing.assert_allclose(got_long, got_short, atol=TOL, rtol=0)
     ids = [tiny_tokenizer.cls_token_id, *word_ids(tiny_tokenizer, long_text)[: max_length - 2], tiny_tokenizer.sep_token_id]
@@ -173,7 +173,7 @@ def test_long_docs_window(tiny_mlm: MaskedLM, tiny_lm: Any, tiny_tokenizer: Any,
     got = enc.encode([text])[0].to_dense(vocab)
     np.testing.assert_allclose(got, expected, atol=TOL, rtol=0)
     if n_words > window:
-        truncated = SpladeEncoder(tiny_mlm, max_length=max_length).encode([text])[0].to_dense(vocab)
+        truncated = SpladeEncoder(tiny_mlm, max_length=max_length, long_docs="truncate").encode([text])[0].to_dense(vocab)
         assert np.all(got >= truncated - TOL)  # windows only add evidence
     assert enc.settings()["long_docs"] == "window"
     assert enc.settings()["window_overlap"] == used_overlap
@@ -221,8 +221,8 @@ def test_settings_record_options(tiny_mlm: MaskedLM) -> None:
         "max_length": 20,
         "top_k": 5,
         "threshold": 0.25,
-        "long_docs": "truncate",
-        "window_overlap": None,
+        "long_docs": "window",
+        "window_overlap": 4,
     }
     assert enc.name == "tiny-random-bert"
 
@@ -240,7 +240,7 @@ def test_decode_returns_vocabulary_strings(encoder: SpladeEncoder, tiny_tokenize
         {"batch_size": 0},
         {"top_k": 0},
         {"threshold": -0.1},
-        {"long_docs": "chunk"},
+        {"long_docs": "paragraph"},
         {"long_docs": "window", "max_length": 8, "window_overlap": 6},
         {"long_docs": "window", "max_length": 8, "window_overlap": -1},
     ],

@@ -147,7 +147,7 @@ def test_locate_router_sides(router_dir: Path) -> None:
 def test_router_pair_encodes_like_plain_model(router_dir: Path, tiny_pair: EncoderPair, cranfield_corpus: list[dict[str, Any]],
                                               cranfield_queries: list[dict[str, Any]]) -> None:
     pair = EncoderPair.from_pretrained(
-        model=str(router_dir), doc_max_length=DOC_MAX_LENGTH, query_max_length=QUERY_MAX_LENGTH, device="cpu"
+        model=str(router_dir), doc_max_length=DOC_MAX_LENGTH, query_max_length=QUERY_MAX_LENGTH, long_docs="truncate", device="cpu"
     )
     assert pair.document.name.endswith("::document_0_MLMTransformer")
     assert pair.query.name.endswith("::query_0_MLMTransformer")

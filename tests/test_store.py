@@ -89,6 +89,7 @@ def filled(store: Store) -> Store:
 def sparse_q(vec: SparseVector = QUERY) -> SparseQuery:
     return SparseQuery(vec, "splade")
 
+
 # --------------------------------------------------------------------------- collections
 
 
@@ -147,6 +148,7 @@ def test_metadata_and_spec_round_trip(store: Store) -> None:
     assert store.metadata("m") == {"replaced": True}
     assert store.spec("m").sparse_name == "sp"  # the vector configuration is kept
 
+
 # --------------------------------------------------------------------------- points
 
 
@@ -191,6 +193,17 @@ def test_insert_only_keeps_old_point(filled: Store) -> None:
 def test_upsert_nothing_is_a_no_op(filled: Store) -> None:
     filled.upsert("c", [])
     assert filled.count("c") == len(POINTS)
+
+
+def test_delete_removes_points_and_ignores_missing(filled: Store) -> None:
+    gone = [pid(POINTS[0][0]), pid(POINTS[1][0])]
+    filled.delete("c", [*gone, pid("never-stored")])
+    assert filled.count("c") == len(POINTS) - 2
+    assert filled.retrieve("c", gone) == []
+    assert len(filled.retrieve("c", [pid(d) for d, *_ in POINTS])) == len(POINTS) - 2
+    filled.delete("c", [])
+    assert filled.count("c") == len(POINTS) - 2
+
 
 # --------------------------------------------------------------------------- queries
 
@@ -316,6 +329,7 @@ def test_context_manager_closes(tmp_path: Path) -> None:
         s.create_collection("a", CollectionSpec())
     with open_store(tmp_path / "cm") as s:
         assert s.list_collections() == ["a"]
+
 
 # --------------------------------------------------------------------------- backend specifics
 

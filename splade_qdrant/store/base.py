@@ -209,6 +209,10 @@ class Store(ABC):
         """Write points; durable when this returns. ``insert_only`` never overwrites."""
 
     @abstractmethod
+    def delete(self, name: str, ids: Sequence[str]) -> None:
+        """Delete points by id (missing ids are ignored); durable when this returns."""
+
+    @abstractmethod
     def count(self, name: str) -> int:
         """Exact number of points."""
 

@@ -309,6 +309,13 @@ class EdgeStore(Store):
         with _translated(f"write to collection {name!r}", self._dir(name)):
             shard.update(qe.UpdateOperation.upsert_points(edge_points, update_mode=mode))
 
+    def delete(self, name: str, ids: Sequence[str]) -> None:
+        if not ids:
+            return
+        shard = self._shard(name)
+        with _translated(f"delete from collection {name!r}", self._dir(name)):
+            shard.update(qe.UpdateOperation.delete_points(list(ids)))
+
     def count(self, name: str) -> int:
         shard = self._shard(name)
         with _translated(f"count collection {name!r}", self._dir(name)):

@@ -265,6 +265,16 @@ class RemoteStore(Store):
             collection=name,
         )
 
+    def delete(self, name: str, ids: Sequence[str]) -> None:
+        if not ids:
+            return
+        selector = models.PointIdsList(points=list(ids))
+        self._call(
+            f"delete from collection {name!r}",
+            lambda: self.client.delete(name, points_selector=selector, wait=True),
+            collection=name,
+        )
+
     def count(self, name: str) -> int:
         return int(self._call(f"count collection {name!r}", lambda: self.client.count(name, exact=True), collection=name).count)
 

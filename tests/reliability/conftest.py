@@ -15,7 +15,7 @@ def pair():
     """The real splade-tiny pair on CPU, documents truncated at FAST_DOC_LENGTH tokens."""
     from splade_qdrant.pair import EncoderPair
 
-    return EncoderPair.from_pretrained(model=str(MODEL), doc_max_length=FAST_DOC_LENGTH, device="cpu")
+    return EncoderPair.from_pretrained(model=str(MODEL), doc_max_length=FAST_DOC_LENGTH, long_docs="truncate", device="cpu")
 
 
 @pytest.fixture(scope="session")

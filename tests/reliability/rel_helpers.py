@@ -66,7 +66,7 @@ def assert_one_line_error(proc: subprocess.CompletedProcess[str], *fragments: st
 
 
 def model_args(doc_length: int = FAST_DOC_LENGTH) -> list[str]:
-    return ["--model", str(MODEL), "--doc-max-length", str(doc_length), "--no-progress"]
+    return ["--model", str(MODEL), "--doc-max-length", str(doc_length), "--long-docs", "truncate", "--no-progress"]
 
 
 def snapshot(store: Any, collection: str, doc_ids: Sequence[str]) -> dict[str, Any]:
