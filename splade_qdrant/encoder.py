@@ -41,6 +41,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from ._body import lean_body
 from ._projection import Projection
 from .config import DEFAULT_BATCH_SIZE, DEFAULT_DOC_MAX_LENGTH, LONG_DOCS_MODES
 from .errors import ConfigError
@@ -141,6 +142,8 @@ class MaskedLM:
         self.name = name
         self.vocab_size = int(model.config.vocab_size)
         self._parts = _split_head(self.model)
+        # On CPU the body runs as direct torch calls (same math, far less Python per call).
+        self._lean = lean_body(self._parts[0]) if self._parts is not None and self.device.type == "cpu" else None
         self._projection = None if self._parts is None else Projection(self._parts[2].weight, self._parts[2].bias)
         if tokenizer.pad_token_id is None:
             raise ConfigError(f"the tokenizer of {name!r} has no padding token")
@@ -159,7 +162,10 @@ class MaskedLM:
             logits = logits.masked_fill(~attention_mask.bool()[..., None], float("-inf"))
             return logits.amax(dim=1).float()
         body, transform, projection = self._parts
-        hidden = body(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        if self._lean is not None:
+            hidden = self._lean(input_ids, attention_mask)
+        else:
+            hidden = body(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         mask = attention_mask.bool()
         if self.device.type != "cpu":
             # Accelerators: padded chunks, bounded by a token budget, one masked max each.

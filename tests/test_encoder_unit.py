@@ -291,3 +291,64 @@ def test_more_texts_than_one_pooling_call(tiny_mlm: MaskedLM, tiny_lm: Any) -> N
     base = dense(enc.encode(TEXTS), vocab)
     for i in (0, 5, 1022, 1023, 1024, 1025, 1029):
         np.testing.assert_allclose(vecs[i].to_dense(vocab), base[i % len(TEXTS)], atol=TOL, rtol=0)
+
+
+# --------------------------------------------------------------------------- lean CPU body
+
+
+def _padded_batch(vocab: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(4, vocab, (5, 23), generator=g)
+    mask = torch.ones_like(ids)
+    for row, length in enumerate([23, 17, 3, 1, 11]):
+        mask[row, length:] = 0
+        ids[row, length:] = 0
+    return ids, mask
+
+
+@pytest.mark.parametrize("arch", ["bert", "distilbert"])
+def test_lean_body_equals_transformers_forward(arch: str) -> None:
+    from transformers import BertConfig, BertModel, DistilBertConfig, DistilBertModel
+
+    from splade_qdrant._body import lean_body
+
+    torch.manual_seed(7)
+    if arch == "bert":
+        body = BertModel(BertConfig(vocab_size=90, hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
+                                    intermediate_size=48), add_pooling_layer=False).eval()
+    else:
+        body = DistilBertModel(DistilBertConfig(vocab_size=90, dim=32, hidden_dim=48, n_layers=3, n_heads=4)).eval()
+    fast = lean_body(body)
+    assert fast is not None
+    for seed in range(3):
+        ids, mask = _padded_batch(90, seed)
+        with torch.inference_mode():
+            want = body(input_ids=ids, attention_mask=mask).last_hidden_state
+            got = fast(ids, mask)
+        keep = mask.bool()
+        assert got.shape == want.shape
+        assert (got[keep] - want[keep]).abs().max().item() <= TOL
+        # unpadded single sequence (the query path: no attention mask at all)
+        one = ids[:1, :23]
+        with torch.inference_mode():
+            assert (fast(one, torch.ones_like(one)) - body(input_ids=one).last_hidden_state).abs().max().item() <= TOL
+
+
+def test_lean_body_declines_what_it_does_not_know() -> None:
+    from transformers import BertConfig, BertModel
+
+    from splade_qdrant._body import lean_body
+
+    cfg = BertConfig(vocab_size=20, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=8)
+    assert lean_body(BertModel(cfg).train()) is None
+    relative = BertConfig(vocab_size=20, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=8,
+                          position_embedding_type="relative_key")
+    assert lean_body(BertModel(relative).eval()) is None
+    assert lean_body(torch.nn.Linear(2, 2).eval()) is None
+
+
+def test_masked_lm_uses_lean_body_on_cpu_and_matches_reference(tiny_mlm: MaskedLM, tiny_lm: Any, tiny_tokenizer: Any) -> None:
+    assert tiny_mlm._lean is not None
+    enc = SpladeEncoder(tiny_mlm, max_length=32, batch_size=4)
+    got = dense(enc.encode(TEXTS), tiny_lm.config.vocab_size)
+    np.testing.assert_allclose(got, reference_weights(tiny_lm, tiny_tokenizer, TEXTS, 32), atol=TOL, rtol=0)
