@@ -9,8 +9,9 @@ Only the positive entries matter (callers apply ``log1p(relu(.))``), and ~99% of
 negative. On CPU, :class:`Projection` therefore *certifies* most entries non-positive
 cheaply and computes the rest exactly:
 
-1. A basis is fitted once (lazily, on the first large enough batch): the mean ``mu`` and the
-   principal axes ``P`` of the hidden states. In that basis ``h·w = mu·w + hr·wr`` and, with
+1. A basis is fitted once (lazily, on the first ``2 H`` token rows seen, one batch or several
+   small ones such as single queries): the mean ``mu`` and the principal axes ``P`` of the
+   hidden states. In that basis ``h·w = mu·w + hr·wr`` and, with
    the top ``k`` axes kept and the other ones cut into ``g`` groups ``G``, Cauchy–Schwarz gives
    ``h·w + b <= (mu·w + b) + hr[:k]·wr[:k] + sum_G ||hr[G]||·||wr[G]||`` — one GEMM with inner
    size ``k + g`` (88 instead of 128 for BERT-tiny) instead of ``H``.
@@ -70,8 +71,8 @@ class Projection:
         prune: certify non-positive entries with a low-rank bound (CPU float32, H >= 64).
         basis_dims: principal axes kept exactly (default ``5/8`` of H).
 
-    The basis is fitted on the first CPU call with at least ``2 H`` token rows, or explicitly
-    with :meth:`fit_basis`. Results are exact for every positive entry whatever the basis;
+    The basis is fitted once ``2 H`` token rows have been seen on CPU (over one or several
+    calls; until then the exact product runs), or explicitly with :meth:`fit_basis`. Results are exact for every positive entry whatever the basis;
     its quality only changes the speed.
 
     Example:
@@ -92,6 +93,8 @@ class Projection:
         self._dense: list[np.ndarray] = []  # [H, block] column blocks of weight.T
         self._basis: tuple[torch.Tensor, torch.Tensor, list[np.ndarray], np.ndarray, float] | None = None
         self._lock = threading.Lock()  # the lazy caches are built once, even under concurrent callers
+        self._sample: list[torch.Tensor] = []  # hidden rows kept until there are enough to fit the basis
+        self._sample_rows = 0
 
     def _cpu_weights(self) -> tuple[np.ndarray, np.ndarray]:
         with self._lock:
@@ -120,6 +123,22 @@ class Projection:
         shifted_bias = (torch.from_numpy(b).double() + torch.from_numpy(w).double() @ mu).float().numpy()
         wmax = float(np.linalg.norm(w, axis=1).max())
         self._basis = (mu.float(), axes.float(), blocks, shifted_bias, wmax)
+
+    def _collect(self, hidden: torch.Tensor) -> None:
+        """Keep hidden rows until ``2 H`` are seen, then fit the basis on them."""
+        need = 2 * hidden.shape[1]
+        with self._lock:
+            if self._basis is not None:
+                return
+            if not bool(torch.isfinite(hidden).all()):
+                return
+            self._sample.append(hidden.clone())
+            self._sample_rows += hidden.shape[0]
+            if self._sample_rows < need:
+                return
+            sample = torch.cat(self._sample)
+            self._sample, self._sample_rows = [], 0
+        self.fit_basis(sample)  # concurrent callers may both fit; either basis is valid
 
     def _dense_cpu(self, x: np.ndarray, offsets: np.ndarray) -> np.ndarray:
         w, b = self._cpu_weights()
@@ -206,8 +225,8 @@ class Projection:
         if offsets[-1] != hidden.shape[0]:
             raise ValueError(f"lengths sum to {offsets[-1]}, hidden has {hidden.shape[0]} rows")
         x = hidden.numpy()
-        if self.prune and self._basis is None and hidden.shape[0] >= 2 * hidden.shape[1]:
-            self.fit_basis(hidden)  # concurrent first calls may both fit; either basis is valid
+        if self.prune and self._basis is None:
+            self._collect(hidden)
         if self._basis is None or not bool(torch.isfinite(hidden).all()):
             return torch.from_numpy(self._dense_cpu(x, offsets))
         return torch.from_numpy(self._pruned_cpu(hidden, x, offsets))

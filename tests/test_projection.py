@@ -1,0 +1,121 @@
+"""The max-pooled vocabulary projection (``splade_qdrant._projection``): every path — exact
+blocked product, certified pruning with a fitted basis, the basis fitted over many small
+calls (queries), small hidden sizes, non-finite inputs, the torch path — against a plain
+``max_t(hidden @ weight.T) + bias`` reference, after SPLADE's activation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from splade_qdrant._projection import Projection, max_pooled_logits
+
+TOL = 1e-5
+
+
+def model_like(vocab: int, hidden: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weights whose logits are mostly negative, as in a trained MLM head (~2-5 % positive)."""
+    g = torch.Generator().manual_seed(seed)
+    weight = torch.randn(vocab, hidden, generator=g) / hidden**0.5
+    bias = -3.0 + 0.5 * torch.randn(vocab, generator=g)
+    return weight, bias
+
+
+def hidden_states(rows: int, hidden: int, seed: int) -> torch.Tensor:
+    """Anisotropic hidden states: a shared offset, a few strong directions, small noise."""
+    g = torch.Generator().manual_seed(seed)
+    base = torch.randn(hidden, generator=g)
+    axes = torch.randn(8, hidden, generator=g)
+    return 0.4 * (base + torch.randn(rows, 8, generator=g) @ axes * 0.6 + 0.3 * torch.randn(rows, hidden, generator=g))
+
+
+def reference(hidden: torch.Tensor, lengths: list[int], weight: torch.Tensor, bias: torch.Tensor) -> np.ndarray:
+    logits = hidden.double() @ weight.double().T + bias.double()
+    out, start = [], 0
+    for n in lengths:
+        out.append(logits[start : start + n].amax(dim=0))
+        start += n
+    return torch.log1p(torch.relu(torch.stack(out))).numpy()
+
+
+def activated(x: torch.Tensor) -> np.ndarray:
+    return torch.log1p(torch.relu(x.double())).numpy()
+
+
+def split(total: int, seed: int) -> list[int]:
+    rng = np.random.default_rng(seed)
+    lengths = []
+    while sum(lengths) < total:
+        lengths.append(int(min(rng.integers(1, 70), total - sum(lengths))))
+    return lengths
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_pruned_path_equals_reference(seed: int) -> None:
+    weight, bias = model_like(5000, 96, seed)
+    proj = Projection(weight, bias)
+    hidden = hidden_states(600, 96, seed)
+    lengths = split(600, seed)
+    got = proj(hidden, lengths)
+    assert proj._basis is not None  # 600 rows >= 2 H: the certified path ran
+    want = reference(hidden, lengths, weight, bias)
+    assert 0.005 < (want > 0).mean() < 0.2  # a realistic share of positive terms
+    np.testing.assert_allclose(activated(got), want, atol=TOL, rtol=0)
+    # a second batch through the fitted basis, from another distribution: still exact
+    other = hidden_states(300, 96, seed + 10) * 1.5
+    lengths = split(300, seed + 1)
+    np.testing.assert_allclose(activated(proj(other, lengths)), reference(other, lengths, weight, bias), atol=TOL, rtol=0)
+
+
+def test_small_calls_fit_the_basis_once_enough_rows_are_seen() -> None:
+    weight, bias = model_like(4000, 64, 5)
+    proj = Projection(weight, bias)
+    for q in range(12):  # query-sized calls: 19 tokens each
+        hidden = hidden_states(19, 64, 100 + q)
+        np.testing.assert_allclose(activated(proj(hidden, [19])), reference(hidden, [19], weight, bias), atol=TOL, rtol=0)
+    assert proj._basis is not None  # 12 x 19 = 228 >= 2 x 64 rows
+    hidden = hidden_states(19, 64, 999)
+    np.testing.assert_allclose(activated(proj(hidden, [19])), reference(hidden, [19], weight, bias), atol=TOL, rtol=0)
+
+
+def test_dense_path_for_small_hidden_sizes_and_returns_every_entry() -> None:
+    weight, bias = model_like(3000, 16, 3)
+    proj = Projection(weight, bias)
+    hidden = hidden_states(400, 16, 3)
+    lengths = split(400, 3)
+    got = proj(hidden, lengths)
+    assert proj._basis is None  # H < 64: no pruning
+    raw = hidden.double() @ weight.double().T + bias.double()
+    starts = np.cumsum([0, *lengths])
+    want = torch.stack([raw[a:b].amax(dim=0) for a, b in zip(starts[:-1], starts[1:])])
+    np.testing.assert_allclose(got.double().numpy(), want.numpy(), atol=TOL, rtol=0)  # negative entries too
+
+
+def test_non_finite_hidden_states_take_the_exact_path() -> None:
+    weight, bias = model_like(2000, 64, 4)
+    proj = Projection(weight, bias)
+    proj(hidden_states(300, 64, 4), [300])  # fits the basis
+    hidden = hidden_states(10, 64, 5)
+    hidden[3, 7] = float("inf")
+    got = proj(hidden, [5, 5])
+    raw = hidden.double() @ weight.double().T + bias.double()
+    want = torch.stack([raw[:5].amax(dim=0), raw[5:].amax(dim=0)])
+    assert torch.equal(torch.isinf(got[0]), torch.isinf(want[0]))
+    np.testing.assert_allclose(got[1].double().numpy(), want[1].numpy(), atol=TOL, rtol=0)
+
+
+def test_torch_path_for_other_dtypes() -> None:
+    weight, bias = model_like(1000, 32, 6)
+    hidden = hidden_states(50, 32, 6)
+    got = max_pooled_logits(hidden.double(), [20, 30], weight.double(), bias.double())
+    assert got.dtype == torch.float64
+    np.testing.assert_allclose(activated(got), reference(hidden, [20, 30], weight, bias), atol=TOL, rtol=0)
+
+
+def test_bad_lengths_raise() -> None:
+    weight, bias = model_like(100, 8, 0)
+    with pytest.raises(ValueError, match="at least one token"):
+        max_pooled_logits(torch.zeros(3, 8), [3, 0], weight, bias)
+    with pytest.raises(ValueError, match="sum to"):
+        max_pooled_logits(torch.zeros(3, 8), [2], weight, bias)
