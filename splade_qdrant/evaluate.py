@@ -177,7 +177,7 @@ def write_trec_run(path: str | os.PathLike[str], run: Run, *, name: str) -> None
     with open(path, "w", encoding="utf-8") as fh:
         for qid, hits in run.items():
             for rank, (doc, score) in enumerate(hits, start=1):
-                fh.write(f"{qid} Q0 {doc} {rank} {score:.6f} {tag}\n")
+                fh.write(f"{qid} Q0 {doc} {rank} {float(score)!r} {tag}\n")
 
 
 def evaluate(

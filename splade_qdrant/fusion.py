@@ -74,8 +74,8 @@ def rrf(lists: Sequence[RankedList[K]], *, k: float = DEFAULT_RRF_K, weights: Se
 
 def _dbsf_normalise(scores: Sequence[float]) -> list[float]:
     n = len(scores)
-    if n == 1:
-        return [0.5]
+    if n == 1 or max(scores) == min(scores):
+        return [0.5] * n
     mean = sum(scores) / n
     variance = sum((s - mean) ** 2 for s in scores) / (n - 1)
     if variance == 0:
