@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -50,6 +51,24 @@ _GROUP_ROWS = 256  #: token rows per GEMM (consecutive short documents share one
 _GROUPS = 8  #: Cauchy–Schwarz groups of the residual axes
 _MIN_HIDDEN = 64  #: smaller hidden sizes skip the bound
 _GPU_CHUNK_TOKENS = 8192  #: token rows per chunk on GPU
+_FULL_WIDTH_ROWS = 32  #: row groups up to this size bound the whole vocabulary in one GEMM
+
+
+class _Basis(NamedTuple):
+    """The fitted bound: ``h·w + b <= shifted_bias + xb(h)·wb`` (see the module docstring)."""
+
+    mu: np.ndarray  #: [H] mean hidden state
+    axes: np.ndarray  #: [H, H] principal axes, descending variance
+    starts: np.ndarray  #: first axis of each Cauchy–Schwarz group (after the k exact ones)
+    wb: np.ndarray  #: [k + g, V] rotated weight (k axes) and group norms
+    shifted_bias: np.ndarray  #: [V] b + W·mu
+    wmax: float  #: largest weight row norm
+
+
+def _group_starts(n: int) -> np.ndarray:
+    """Start offsets of ``_GROUPS`` contiguous, near-equal groups of ``n`` axes."""
+    group = np.arange(n) * _GROUPS // n
+    return np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
 
 
 def _row_groups(offsets: np.ndarray) -> Iterator[tuple[int, int]]:
@@ -91,7 +110,7 @@ class Projection:
         self._w: np.ndarray | None = None  # [V, H] float32
         self._b: np.ndarray | None = None
         self._dense: list[np.ndarray] = []  # [H, block] column blocks of weight.T
-        self._basis: tuple[torch.Tensor, torch.Tensor, list[np.ndarray], np.ndarray, float] | None = None
+        self._basis: _Basis | None = None
         self._lock = threading.Lock()  # the lazy caches are built once, even under concurrent callers
         self._sample: list[torch.Tensor] = []  # hidden rows kept until there are enough to fit the basis
         self._sample_rows = 0
@@ -116,13 +135,26 @@ class Projection:
         axes = axes.flip(1)  # descending variance
         wr = torch.from_numpy(w).double() @ axes  # [V, H]
         rest = wr[:, self.k :]
-        group = torch.arange(rest.shape[1]) * _GROUPS // rest.shape[1]
-        norms = torch.stack([rest[:, group == i].norm(dim=1) for i in range(_GROUPS)], dim=1)
-        wb = torch.cat([wr[:, : self.k], norms], dim=1).float().numpy().T  # [k + g, V]
-        blocks = [np.ascontiguousarray(wb[:, s : s + _BOUND_BLOCK]) for s in range(0, wb.shape[1], _BOUND_BLOCK)]
+        starts = _group_starts(rest.shape[1])
+        norms = torch.from_numpy(np.sqrt(np.add.reduceat((rest * rest).numpy(), starts, axis=1)))
+        wb = np.ascontiguousarray(torch.cat([wr[:, : self.k], norms], dim=1).float().numpy().T)  # [k + g, V]
         shifted_bias = (torch.from_numpy(b).double() + torch.from_numpy(w).double() @ mu).float().numpy()
         wmax = float(np.linalg.norm(w, axis=1).max())
-        self._basis = (mu.float(), axes.float(), blocks, shifted_bias, wmax)
+        self._basis = _Basis(mu.float().numpy(), np.ascontiguousarray(axes.float().numpy()), starts, wb, shifted_bias, wmax)
+
+    def _bound_rows(self, x: np.ndarray) -> tuple[np.ndarray, float]:
+        """``[N, k + g]`` bound coordinates of the rows and their float32 rounding margin."""
+        basis = self._basis
+        assert basis is not None
+        centred = x - basis.mu
+        hr = centred @ basis.axes
+        rest = hr[:, self.k :]
+        norms = np.sqrt(np.add.reduceat(rest * rest, basis.starts, axis=1))
+        xb = np.concatenate([hr[:, : self.k], norms], axis=1)
+        # float32 rounding of the rotation, the norms and the bound GEMM stays far below this.
+        cmax = float(np.sqrt((centred * centred).sum(axis=1).max()))
+        margin = 1e-3 * cmax * basis.wmax + 1e-4 * (1.0 + float(np.abs(basis.shifted_bias).max()))
+        return xb, margin
 
     def _collect(self, hidden: torch.Tensor) -> None:
         """Keep hidden rows until ``2 H`` are seen, then fit the basis on them."""
@@ -155,36 +187,31 @@ class Projection:
         out += b
         return out
 
-    def _pruned_cpu(self, hidden: torch.Tensor, x: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    def _pruned_cpu(self, x: np.ndarray, offsets: np.ndarray) -> np.ndarray:
         w, b = self._cpu_weights()
-        assert self._basis is not None
-        mu, axes, blocks, shifted_bias, wmax = self._basis
-        centred = hidden - mu
-        hr = centred @ axes
-        rest = hr[:, self.k :]
-        group = torch.arange(rest.shape[1]) * _GROUPS // rest.shape[1]
-        norms = torch.stack([rest[:, group == i].norm(dim=1) for i in range(_GROUPS)], dim=1)
-        xb = torch.cat([hr[:, : self.k], norms], dim=1).numpy()
-        # float32 rounding of the rotation, the norms and the bound GEMM stays far below this.
-        margin = np.float32(1e-3 * float(centred.norm(dim=1).max()) * wmax + 1e-4 * (1.0 + float(np.abs(shifted_bias).max())))
-        out = np.empty((len(offsets) - 1, w.shape[0]), dtype=np.float32)
+        basis = self._basis
+        assert basis is not None
+        xb, margin_f = self._bound_rows(x)
+        margin = np.float32(margin_f)
+        vocab = w.shape[0]
+        out = np.empty((len(offsets) - 1, vocab), dtype=np.float32)
         for d, e in _row_groups(offsets):
             base = offsets[d]
             rows_b = xb[base : offsets[e]]
-            col = 0
-            for block in blocks:
-                width = block.shape[1]
-                bound = rows_b @ block
+            # few rows (a query batch): one GEMM over the whole vocabulary; many: cache-sized blocks
+            width = vocab if len(rows_b) <= _FULL_WIDTH_ROWS else _BOUND_BLOCK
+            for col in range(0, vocab, width):
+                stop = min(col + width, vocab)
+                bound = rows_b @ basis.wb[:, col:stop]
                 for i in range(d, e):
-                    dst = out[i, col : col + width]
+                    dst = out[i, col:stop]
                     np.max(bound[offsets[i] - base : offsets[i + 1] - base], axis=0, out=dst)
-                    dst += shifted_bias[col : col + width]
+                    dst += basis.shifted_bias[col:stop]
                     cand = np.flatnonzero(dst > -margin)
                     if len(cand):
                         cand += col
                         exact = x[offsets[i] : offsets[i + 1]] @ w[cand].T
                         out[i, cand] = exact.max(axis=0) + b[cand]
-                col += width
         return out
 
     def _torch(self, hidden: torch.Tensor, lengths: Sequence[int]) -> torch.Tensor:
@@ -229,7 +256,7 @@ class Projection:
             self._collect(hidden)
         if self._basis is None or not bool(torch.isfinite(hidden).all()):
             return torch.from_numpy(self._dense_cpu(x, offsets))
-        return torch.from_numpy(self._pruned_cpu(hidden, x, offsets))
+        return torch.from_numpy(self._pruned_cpu(x, offsets))
 
 
 def max_pooled_logits(hidden: torch.Tensor, lengths: Sequence[int], weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:

@@ -33,8 +33,9 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -56,6 +57,21 @@ LongDocs = Literal["window", "truncate", "chunk"]
 DEFAULT_LONG_DOCS: LongDocs = "window"
 #: Tokens per padded projection chunk on accelerators ([16k, 30522] bf16 logits ≈ 1 GB).
 _ACCEL_TOKEN_BUDGET = 16384
+_SMALL_TOKENS = 512  #: CPU inputs up to this many token slots run torch on one thread
+
+
+@contextlib.contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """Run torch's CPU operations on one thread inside the block (process-wide setting)."""
+    before = torch.get_num_threads()
+    if before == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 #: Texts sorted and pooled together; bounds the [texts, vocab] buffer to ~125 MB.
 _TEXTS_PER_CALL = 1024
 
@@ -154,9 +170,20 @@ class MaskedLM:
         model, tokenizer = load_masked_lm(location)
         return cls(model, tokenizer, name=location.label, device=device, half=half)
 
-    @torch.inference_mode()
     def max_logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """``[batch, vocab]`` float32: max over non-padding tokens of the MLM logits."""
+        """``[batch, vocab]`` float32: max over non-padding tokens of the MLM logits.
+
+        Small CPU inputs (a query) run torch on one thread: its operations are too small to
+        split, and idle OpenMP workers spinning beside BLAS's threads cost tail latency
+        (p99 ~120 ms instead of ~12 ms for single queries on 2 cores).
+        """
+        if self.device.type == "cpu" and input_ids.numel() <= _SMALL_TOKENS:
+            with _one_torch_thread():
+                return self._max_logits(input_ids, attention_mask)
+        return self._max_logits(input_ids, attention_mask)
+
+    @torch.inference_mode()
+    def _max_logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         if self._parts is None:  # any other masked LM: full logits, masked max
             logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits
             logits = logits.masked_fill(~attention_mask.bool()[..., None], float("-inf"))

@@ -352,3 +352,28 @@ def test_masked_lm_uses_lean_body_on_cpu_and_matches_reference(tiny_mlm: MaskedL
     enc = SpladeEncoder(tiny_mlm, max_length=32, batch_size=4)
     got = dense(enc.encode(TEXTS), tiny_lm.config.vocab_size)
     np.testing.assert_allclose(got, reference_weights(tiny_lm, tiny_tokenizer, TEXTS, 32), atol=TOL, rtol=0)
+
+
+def test_small_inputs_run_one_torch_thread_and_restore_the_setting(tiny_mlm: MaskedLM, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[int] = []
+    inner = tiny_mlm._max_logits
+
+    def spy(ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        seen.append(torch.get_num_threads())
+        return inner(ids, mask)
+
+    monkeypatch.setattr(tiny_mlm, "_max_logits", spy)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        ids = torch.tensor([[2, 10, 11, 3], [2, 12, 3, 0]])
+        mask = (ids != 0).long()
+        small = tiny_mlm.max_logits(ids, mask)
+        assert seen == [1] and torch.get_num_threads() == 2
+        big_ids = ids.repeat(200, 1)  # 800 sequences x 4 slots > the small-input limit
+        big = tiny_mlm.max_logits(big_ids, (big_ids != 0).long())
+        assert seen == [1, 2]
+        # positive entries are exact on every path; non-positive ones may hold a bound <= 0
+        torch.testing.assert_close(big[:2].clamp(min=0), small.clamp(min=0), rtol=0, atol=1e-5)
+    finally:
+        torch.set_num_threads(before)
