@@ -167,8 +167,9 @@ class EdgeStore(Store):
 
     kind = "edge"
 
-    def __init__(self, path: str | os.PathLike[str], *, max_search_threads: int | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, max_search_threads: int | None = None, indexing_threshold_kb: int | None = None) -> None:
         self.root = Path(path).expanduser().resolve()
+        self._indexing_threshold_kb = indexing_threshold_kb
         if self.root.exists() and not self.root.is_dir():
             raise StoreUnavailableError(f"store path {self.root} exists and is not a directory")
         self._threads = max_search_threads
@@ -206,7 +207,10 @@ class EdgeStore(Store):
         vectors: dict[str, qe.EdgeVectorParams] = {}
         if spec.dense is not None:
             vectors[spec.dense.name] = qe.EdgeVectorParams(size=spec.dense.size, distance=_DISTANCES[spec.dense.distance])
-        return qe.EdgeConfig(vectors=vectors, sparse_vectors={spec.sparse_name: sparse}, max_search_threads=self._threads)
+        # Segments below the indexing threshold stay mutable (float32 weights whatever the
+        # datatype); optimize() builds the typed, immutable index once they pass it.
+        optimizers = None if self._indexing_threshold_kb is None else qe.EdgeOptimizersConfig(indexing_threshold=self._indexing_threshold_kb)
+        return qe.EdgeConfig(vectors=vectors, sparse_vectors={spec.sparse_name: sparse}, max_search_threads=self._threads, optimizers=optimizers)
 
     def _shard(self, name: str) -> qe.EdgeShard:
         with self._lock:
