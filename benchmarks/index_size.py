@@ -47,7 +47,7 @@ def main() -> None:
         store.optimize(dtype)
         store.close()  # flush before measuring
         size = dir_bytes(root / dtype) / len(points)
-        index = sum(f.stat().st_size for f in (root / dtype).rglob("*") if f.is_file() and f.parent.name.startswith("vector_index")) / len(points)
+        index = sum(dir_bytes(d) for d in (root / dtype).rglob("vector_index*") if d.is_dir()) / len(points)
         m = evaluate(Searcher(store, dtype, query_encoder=pair.query), data, configs=[RunConfig("sparse")]).results[0].metrics
         results[dtype] = {"bytes_per_doc": size, "sparse_index_bytes_per_doc": index, **m}
         rows.append([dtype, f"{size:.0f}", f"{index:.0f}", f"{m['nDCG@10']:.4f}", f"{m['R@100']:.4f}"])

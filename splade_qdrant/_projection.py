@@ -71,6 +71,11 @@ def _group_starts(n: int) -> np.ndarray:
     return np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
 
 
+def _group_norms(rest: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Row-wise Euclidean norm of each group of columns of ``rest`` (groups begin at ``starts``)."""
+    return np.sqrt(np.add.reduceat(rest * rest, starts, axis=1))
+
+
 def _row_groups(offsets: np.ndarray) -> Iterator[tuple[int, int]]:
     """Runs of consecutive documents ``[d, e)`` with at most ``_GROUP_ROWS`` rows (or one doc)."""
     d, n = 0, len(offsets) - 1
@@ -136,7 +141,7 @@ class Projection:
         wr = torch.from_numpy(w).double() @ axes  # [V, H]
         rest = wr[:, self.k :]
         starts = _group_starts(rest.shape[1])
-        norms = torch.from_numpy(np.sqrt(np.add.reduceat((rest * rest).numpy(), starts, axis=1)))
+        norms = torch.from_numpy(_group_norms(rest.numpy(), starts))
         wb = np.ascontiguousarray(torch.cat([wr[:, : self.k], norms], dim=1).float().numpy().T)  # [k + g, V]
         shifted_bias = (torch.from_numpy(b).double() + torch.from_numpy(w).double() @ mu).float().numpy()
         wmax = float(np.linalg.norm(w, axis=1).max())
@@ -149,7 +154,7 @@ class Projection:
         centred = x - basis.mu
         hr = centred @ basis.axes
         rest = hr[:, self.k :]
-        norms = np.sqrt(np.add.reduceat(rest * rest, basis.starts, axis=1))
+        norms = _group_norms(rest, basis.starts)
         xb = np.concatenate([hr[:, : self.k], norms], axis=1)
         # float32 rounding of the rotation, the norms and the bound GEMM stays far below this.
         cmax = float(np.sqrt((centred * centred).sum(axis=1).max()))
@@ -157,12 +162,10 @@ class Projection:
         return xb, margin
 
     def _collect(self, hidden: torch.Tensor) -> None:
-        """Keep hidden rows until ``2 H`` are seen, then fit the basis on them."""
+        """Keep (finite) hidden rows until ``2 H`` are seen, then fit the basis on them."""
         need = 2 * hidden.shape[1]
         with self._lock:
             if self._basis is not None:
-                return
-            if not bool(torch.isfinite(hidden).all()):
                 return
             self._sample.append(hidden.clone())
             self._sample_rows += hidden.shape[0]
@@ -252,9 +255,10 @@ class Projection:
         if offsets[-1] != hidden.shape[0]:
             raise ValueError(f"lengths sum to {offsets[-1]}, hidden has {hidden.shape[0]} rows")
         x = hidden.numpy()
-        if self.prune and self._basis is None:
+        finite = bool(torch.isfinite(hidden).all())
+        if self.prune and self._basis is None and finite:
             self._collect(hidden)
-        if self._basis is None or not bool(torch.isfinite(hidden).all()):
+        if self._basis is None or not finite:
             return torch.from_numpy(self._dense_cpu(x, offsets))
         return torch.from_numpy(self._pruned_cpu(x, offsets))
 

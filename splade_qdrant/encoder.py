@@ -58,6 +58,8 @@ DEFAULT_LONG_DOCS: LongDocs = "window"
 #: Tokens per padded projection chunk on accelerators ([16k, 30522] bf16 logits ≈ 1 GB).
 _ACCEL_TOKEN_BUDGET = 16384
 _SMALL_TOKENS = 512  #: CPU inputs up to this many token slots run torch on one thread
+#: Texts sorted and pooled together; bounds the [texts, vocab] buffer to ~125 MB.
+_TEXTS_PER_CALL = 1024
 
 
 @contextlib.contextmanager
@@ -72,8 +74,6 @@ def _one_torch_thread() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
-#: Texts sorted and pooled together; bounds the [texts, vocab] buffer to ~125 MB.
-_TEXTS_PER_CALL = 1024
 
 
 _OOM_ERRORS: tuple[type[BaseException], ...] = tuple(

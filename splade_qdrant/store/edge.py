@@ -163,6 +163,9 @@ class EdgeStore(Store):
     Args:
         path: the store directory (created on first write).
         max_search_threads: threads of each shard's search pool (None: one per CPU).
+        indexing_threshold_kb: Qdrant's indexing threshold for collections this object creates
+            (None: Qdrant's default). Below it a segment keeps a mutable float32 index whatever
+            the sparse datatype; 1 builds the typed index for every segment on optimize().
     """
 
     kind = "edge"
