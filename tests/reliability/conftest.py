@@ -7,7 +7,15 @@ from typing import Any
 
 import pytest
 
-from .rel_helpers import FAST_DOC_LENGTH, MODEL, read_corpus
+from .rel_helpers import DATASETS, FAST_DOC_LENGTH, MODEL, read_corpus
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _shared_data_present() -> None:
+    """Every reliability test uses the real model and datasets: skip them all, with the reason,
+    when the shared folder is absent (as the other suites do)."""
+    if not (MODEL / "config.json").is_file() or not (DATASETS / "cranfield" / "corpus.jsonl").is_file():
+        pytest.skip(f"shared model/datasets missing under {DATASETS.parent} (expected ../shared beside the repository, or set SPLADE_QDRANT_SHARED)")
 
 
 @pytest.fixture(scope="session")

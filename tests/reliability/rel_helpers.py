@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..helpers import SHARED_DIR as SHARED
+
 REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO / ".." / "shared"
 MODEL = (SHARED / "models" / "splade-tiny").resolve()
 DATASETS = (SHARED / "datasets").resolve()
 CRANFIELD = DATASETS / "cranfield"
