@@ -3,7 +3,8 @@
 SPLADE weights are ``w_j = max_t log(1 + relu(logit[t, j]))`` over a text's non-padding
 tokens. Because ``log1p ∘ relu`` is monotone, that equals ``log1p(relu(max_t logit[t, j]))``:
 the encoders reduce the logits first (see :mod:`splade_qdrant.encoder`) and call
-:func:`activate` on the ``[batch, vocab]`` result, then :func:`rows_to_sparse`.
+:func:`logits_to_sparse` on the ``[batch, vocab]`` result (the same as :func:`activate`, then
+:func:`rows_to_sparse`, with the logarithm taken of the ~1% positive entries only).
 
 Example:
     >>> import numpy as np
@@ -14,6 +15,8 @@ Example:
     2.5
     >>> rows = activate(np.array([[-1.0, 0.0, np.e - 1.0]], dtype=np.float32))
     >>> rows_to_sparse(rows)[0].as_dict()
+    {2: 1.0}
+    >>> logits_to_sparse(np.array([[-1.0, 0.0, np.e - 1.0]], dtype=np.float32))[0].as_dict()
     {2: 1.0}
 """
 
@@ -27,6 +30,7 @@ import numpy as np
 __all__ = [
     "SparseVector",
     "activate",
+    "logits_to_sparse",
     "prune_rows",
     "rows_to_sparse",
 ]
@@ -169,11 +173,28 @@ def rows_to_sparse(weights: np.ndarray) -> list[SparseVector]:
     w = np.asarray(weights, dtype=VALUE_DTYPE)
     if w.ndim != 2:
         raise ValueError(f"expected a 2-D [batch, vocab] array, got shape {w.shape}")
-    rows, cols = np.nonzero(w)
-    vals = w[rows, cols]
-    bounds = np.searchsorted(rows, np.arange(w.shape[0] + 1))
-    cols32 = cols.astype(INDEX_DTYPE)
-    return [
-        SparseVector(cols32[bounds[i] : bounds[i + 1]], vals[bounds[i] : bounds[i + 1]])
-        for i in range(w.shape[0])
-    ]
+    flat = np.flatnonzero(w)
+    return _split_rows(w.shape, flat, w.reshape(-1)[flat])
+
+
+def logits_to_sparse(max_logits: np.ndarray) -> list[SparseVector]:
+    """``rows_to_sparse(activate(max_logits))``, computing the logarithm of the positive
+    entries only (the same float32 values; ~30x less work on SPLADE's ~1% dense rows)."""
+    x = np.asarray(max_logits, dtype=VALUE_DTYPE)
+    if x.ndim != 2:
+        raise ValueError(f"expected a 2-D [batch, vocab] array, got shape {x.shape}")
+    flat = np.flatnonzero(x > 0)  # 1-D nonzero: ~10x faster than np.nonzero on wide rows
+    vals = np.log1p(x.reshape(-1)[flat])
+    keep = vals != 0  # unreachable for float32 inputs (log1p(x) > 0 for every x > 0), kept as the invariant
+    if not keep.all():
+        flat, vals = flat[keep], vals[keep]
+    return _split_rows(x.shape, flat, vals)
+
+
+def _split_rows(shape: tuple[int, ...], flat: np.ndarray, vals: np.ndarray) -> list[SparseVector]:
+    """One :class:`SparseVector` per row of a ``shape`` array from its ascending flat
+    indices ``flat`` and their values."""
+    n_rows, width = shape
+    bounds = np.searchsorted(flat, np.arange(n_rows + 1) * width)
+    cols = (flat - np.repeat(np.arange(n_rows) * width, np.diff(bounds))).astype(INDEX_DTYPE)
+    return [SparseVector(cols[bounds[i] : bounds[i + 1]], vals[bounds[i] : bounds[i + 1]]) for i in range(n_rows)]

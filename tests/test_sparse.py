@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from splade_qdrant.sparse import SparseVector, activate, prune_rows, rows_to_sparse
+from splade_qdrant.sparse import SparseVector, activate, logits_to_sparse, prune_rows, rows_to_sparse
 
 # --------------------------------------------------------------------------- invariants
 
@@ -273,3 +273,21 @@ def test_property_prune_top_k_keeps_largest(rows: np.ndarray, k: int) -> None:
             tied_kept = kept[orig[kept] == boundary]
             if tied_dropped.size:
                 assert tied_kept.max() < tied_dropped.min()
+
+
+# --------------------------------------------------------------------------- logits_to_sparse
+
+
+@settings(max_examples=200, deadline=None)
+@given(hnp.arrays(np.float32, st.tuples(st.integers(0, 4), st.integers(1, 40)), elements=st.floats(-1e6, 1e6, width=32)))
+def test_logits_to_sparse_equals_activate_then_rows_to_sparse(logits: np.ndarray) -> None:
+    got = logits_to_sparse(logits)
+    want = rows_to_sparse(activate(logits))
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert g == w
+
+
+def test_logits_to_sparse_rejects_one_dimensional_input() -> None:
+    with pytest.raises(ValueError, match="2-D"):
+        logits_to_sparse(np.zeros(3, np.float32))
