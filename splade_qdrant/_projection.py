@@ -207,14 +207,13 @@ class Projection:
                 stop = min(col + width, vocab)
                 bound = rows_b @ basis.wb[:, col:stop]
                 for i in range(d, e):
-                    dst = out[i, col:stop]
-                    np.max(bound[offsets[i] - base : offsets[i + 1] - base], axis=0, out=dst)
-                    dst += basis.shifted_bias[col:stop]
-                    cand = np.flatnonzero(dst > -margin)
-                    if len(cand):
-                        cand += col
-                        exact = x[offsets[i] : offsets[i + 1]] @ w[cand].T
-                        out[i, cand] = exact.max(axis=0) + b[cand]
+                    np.max(bound[offsets[i] - base : offsets[i + 1] - base], axis=0, out=out[i, col:stop])
+            out[d:e] += basis.shifted_bias
+            for i in range(d, e):  # the uncertified entries of each document, exactly
+                cand = np.flatnonzero(out[i] > -margin)
+                if len(cand):
+                    exact = x[offsets[i] : offsets[i + 1]] @ w[cand].T
+                    out[i, cand] = exact.max(axis=0) + b[cand]
         return out
 
     def _torch(self, hidden: torch.Tensor, lengths: Sequence[int]) -> torch.Tensor:
