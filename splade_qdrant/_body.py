@@ -4,8 +4,8 @@ transformers' modules spend more time in Python (output capture, mask building, 
 arithmetic when the model is small and the batch is one query: BERT-tiny's two layers cost
 ~2 ms through ``BertModel.forward`` and ~0.3 ms as the same torch operations called directly.
 :func:`lean_body` returns such a direct forward over the model's own parameters — embeddings,
-then per layer: self-attention (``scaled_dot_product_attention`` with padded keys masked),
-output projection, residual + LayerNorm, feed-forward with the model's own activation,
+then per layer: self-attention (one stacked Q/K/V projection, ``scaled_dot_product_attention``
+with padded keys masked), output projection, residual + LayerNorm, feed-forward with the model's own activation,
 residual + LayerNorm — or None for any other architecture or configuration, where the caller
 keeps using the transformers module. The result equals ``body(...).last_hidden_state`` on
 every non-padding position up to float rounding (tests check 1e-5).
@@ -35,14 +35,15 @@ __all__ = ["lean_body"]
 Body = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def _attention(x: torch.Tensor, q: Any, k: Any, v: Any, heads: int, mask: torch.Tensor | None) -> torch.Tensor:
+def _fused_qkv(q: Any, k: Any, v: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """The three input projections of self-attention stacked into one ``[3H, H]`` linear."""
+    return torch.cat([q.weight, k.weight, v.weight]).detach(), torch.cat([q.bias, k.bias, v.bias]).detach()
+
+
+def _attention(x: torch.Tensor, qkv: tuple[torch.Tensor, torch.Tensor], heads: int, mask: torch.Tensor | None) -> torch.Tensor:
     b, t, h = x.shape
-    d = h // heads
-
-    def split(lin: Any) -> torch.Tensor:
-        return F.linear(x, lin.weight, lin.bias).view(b, t, heads, d).transpose(1, 2)
-
-    out = F.scaled_dot_product_attention(split(q), split(k), split(v), attn_mask=mask)
+    q, k, v = F.linear(x, *qkv).view(b, t, 3, heads, h // heads).permute(2, 0, 3, 1, 4).unbind(0)
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
     return out.transpose(1, 2).reshape(b, t, h)
 
 
@@ -63,15 +64,16 @@ def _bert(body: Any) -> Body | None:
         return None
     emb, layers = body.embeddings, list(body.encoder.layer)
     heads = int(cfg.num_attention_heads)
+    qkvs = [_fused_qkv(la.attention.self.query, la.attention.self.key, la.attention.self.value) for la in layers]
 
     def forward(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         t = input_ids.shape[1]
         x = emb.word_embeddings(input_ids) + emb.position_embeddings.weight[:t] + emb.token_type_embeddings.weight[0]
         x = _layer_norm(x, emb.LayerNorm)
         mask = _key_mask(attention_mask)
-        for layer in layers:
+        for layer, qkv in zip(layers, qkvs):
             att = layer.attention
-            a = _attention(x, att.self.query, att.self.key, att.self.value, heads, mask)
+            a = _attention(x, qkv, heads, mask)
             x = _layer_norm(F.linear(a, att.output.dense.weight, att.output.dense.bias) + x, att.output.LayerNorm)
             inner = layer.intermediate.intermediate_act_fn(F.linear(x, layer.intermediate.dense.weight, layer.intermediate.dense.bias))
             x = _layer_norm(F.linear(inner, layer.output.dense.weight, layer.output.dense.bias) + x, layer.output.LayerNorm)
@@ -83,14 +85,15 @@ def _bert(body: Any) -> Body | None:
 def _distilbert(body: Any) -> Body | None:
     emb, layers = body.embeddings, list(body.transformer.layer)
     heads = int(body.config.n_heads)
+    qkvs = [_fused_qkv(la.attention.q_lin, la.attention.k_lin, la.attention.v_lin) for la in layers]
 
     def forward(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         t = input_ids.shape[1]
         x = _layer_norm(emb.word_embeddings(input_ids) + emb.position_embeddings.weight[:t], emb.LayerNorm)
         mask = _key_mask(attention_mask)
-        for layer in layers:
+        for layer, qkv in zip(layers, qkvs):
             att = layer.attention
-            a = _attention(x, att.q_lin, att.k_lin, att.v_lin, heads, mask)
+            a = _attention(x, qkv, heads, mask)
             x = _layer_norm(F.linear(a, att.out_lin.weight, att.out_lin.bias) + x, layer.sa_layer_norm)
             ffn = layer.ffn
             inner = ffn.activation(F.linear(x, ffn.lin1.weight, ffn.lin1.bias))
@@ -102,7 +105,10 @@ def _distilbert(body: Any) -> Body | None:
 
 def lean_body(body: Any) -> Body | None:
     """A direct forward ``(input_ids, attention_mask) -> [B, T, H]`` hidden states for a
-    transformers ``BertModel`` or ``DistilBertModel`` in eval mode, else None."""
+    transformers ``BertModel`` or ``DistilBertModel`` in eval mode, else None.
+
+    The stacked Q/K/V weights are copied once here: build it after moving the model to its
+    device and dtype (later in-place weight changes do not reach the copy)."""
     name = type(body).__name__
     if body.training:
         return None
