@@ -377,3 +377,26 @@ def test_small_inputs_run_one_torch_thread_and_restore_the_setting(tiny_mlm: Mas
         torch.testing.assert_close(big[:2].clamp(min=0), small.clamp(min=0), rtol=0, atol=1e-5)
     finally:
         torch.set_num_threads(before)
+
+
+def test_token_ids_match_the_tokenizer_wrapper(tiny_mlm: MaskedLM, tiny_tokenizer: Any) -> None:
+    # The Rust backend is called directly; its ids and character spans must be the wrapper's.
+    texts = [*TEXTS, "wing " * 200]
+    ids, offsets = tiny_mlm.token_ids(texts, offsets=True)
+    want = tiny_tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False, return_offsets_mapping=True)
+    assert ids == [list(x) for x in want["input_ids"]]
+    assert offsets is not None
+    assert [[tuple(o) for o in x] for x in offsets] == [[tuple(o) for o in x] for x in want["offset_mapping"]]
+    assert len(ids[-1]) == 200  # longer than any truncation setting: nothing cut
+
+
+def test_token_ids_ignore_truncation_and_padding_in_the_tokenizer_file(tiny_lm: Any, tiny_tokenizer: Any) -> None:
+    tiny_tokenizer.backend_tokenizer.enable_truncation(max_length=4)
+    tiny_tokenizer.backend_tokenizer.enable_padding(length=16)
+    try:
+        mlm = MaskedLM(tiny_lm, tiny_tokenizer, name="t", device="cpu")
+        ids, _ = mlm.token_ids(["the lift and drag of a wing in a high speed air stream"])
+    finally:
+        tiny_tokenizer.backend_tokenizer.no_truncation()
+        tiny_tokenizer.backend_tokenizer.no_padding()
+    assert len(ids[0]) == 13
