@@ -9,6 +9,7 @@ document on disk and nDCG@10 / R@100 through the library's search path.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -51,6 +52,8 @@ def main() -> None:
         m = evaluate(Searcher(store, dtype, query_encoder=pair.query), data, configs=[RunConfig("sparse")]).results[0].metrics
         results[dtype] = {"bytes_per_doc": size, "sparse_index_bytes_per_doc": index, **m}
         rows.append([dtype, f"{size:.0f}", f"{index:.0f}", f"{m['nDCG@10']:.4f}", f"{m['R@100']:.4f}"])
+    store.close()
+    shutil.rmtree(root, ignore_errors=True)
     print(table(["sparse datatype", "bytes/doc on disk", "inverted index B/doc", "nDCG@10", "R@100"], rows))
     print("saved", save("index_size", {"dataset": "cranfield", "documents": len(points), "results": results}))
 

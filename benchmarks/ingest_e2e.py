@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import tempfile
 import uuid
 
@@ -59,6 +60,8 @@ def main() -> None:
             client.upsert("v", points)
 
     t_obvious, _ = timed(obvious)
+    client.close()
+    shutil.rmtree(tmp, ignore_errors=True)
     n = len(texts)
     res = {
         "documents": n,

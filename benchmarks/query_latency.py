@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -147,6 +148,7 @@ def run_size(n: int, local: bool) -> dict:
         out["hybrid_search_p50_ms"], out["hybrid_search_p99_ms"] = percentiles(hybrid)
         out["hybrid_e2e_p50_ms"], out["hybrid_e2e_p99_ms"] = percentiles([a + b for a, b in zip(encode_only, hybrid)])
     store.close()
+    shutil.rmtree(tmp, ignore_errors=True)  # up to ~3 GB at 1M points
     return out
 
 
