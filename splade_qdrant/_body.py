@@ -5,8 +5,8 @@ arithmetic when the model is small and the batch is one query: BERT-tiny's two l
 ~2 ms through ``BertModel.forward`` and ~0.3 ms as the same torch operations called directly.
 :func:`lean_body` returns such a direct forward over the model's own parameters — embeddings,
 then per layer: self-attention (one stacked Q/K/V projection, ``scaled_dot_product_attention``
-with padded keys masked), output projection, residual + LayerNorm, feed-forward with the model's own activation,
-residual + LayerNorm — or None for any other architecture or configuration, where the caller
+with padded keys masked), output projection, residual + LayerNorm, feed-forward with the
+model's own activation, residual + LayerNorm — or None for any other architecture or configuration, where the caller
 keeps using the transformers module. The result equals ``body(...).last_hidden_state`` on
 every non-padding position up to float rounding (tests check 1e-5).
 

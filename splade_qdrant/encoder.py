@@ -448,10 +448,7 @@ class SpladeEncoder:
     def _finish(self, logits: np.ndarray) -> list[SparseVector]:
         if self.top_k is None and self.threshold is None:
             return logits_to_sparse(logits)
-        weights = activate(logits)
-        if self.top_k is not None or self.threshold is not None:
-            weights = prune_rows(weights, top_k=self.top_k, threshold=self.threshold)
-        return rows_to_sparse(weights)
+        return rows_to_sparse(prune_rows(activate(logits), top_k=self.top_k, threshold=self.threshold))
 
     def encode_chunks(self, texts: Sequence[str], *, show_progress: bool = False) -> list[list[Chunk]]:
         """One :class:`Chunk` per window of each text, in input order (``long_docs="chunk"``).
