@@ -369,19 +369,13 @@ class SpladeEncoder:
         """``[len(texts), vocab]`` float32 max-pooled logits (before activation), input order."""
         if isinstance(texts, str):
             raise TypeError("encode expects a sequence of strings, not one string")
-        out = np.empty((len(texts), self.mlm.vocab_size), dtype=np.float32)
+        out = np.full((len(texts), self.mlm.vocab_size), -np.inf, dtype=np.float32)
         if not texts:
             return out
         seqs, owners, _ = self._sequences(texts)
-        seen = np.zeros(len(texts), dtype=bool)  # a text's first window is copied, later ones max-pooled
         for rows, pooled in self._pooled(seqs, show_progress=show_progress):
             for k, r in enumerate(rows):
-                o = owners[r]
-                if seen[o]:
-                    np.maximum(out[o], pooled[k], out=out[o])
-                else:
-                    out[o] = pooled[k]
-                    seen[o] = True
+                np.maximum(out[owners[r]], pooled[k], out=out[owners[r]])
         return out
 
     def _pooled(self, seqs: Sequence[list[int]], *, show_progress: bool = False) -> Any:
