@@ -1,7 +1,8 @@
 """CPU document encoding: splade_qdrant vs sentence-transformers vs the naive formula.
 
 Same process, same texts (Cranfield and Vaswani documents, truncation 256, batch 32),
-splade-tiny; the two sides run interleaved and the best round of each counts. Checks that our vectors equal the reference math (max |Δ| in float32).
+splade-tiny; the two sides run interleaved and the best round of each counts. Checks that
+our vectors equal the reference math (max |Δ| in float32).
 
     python benchmarks/encode_cpu.py [--n 512] [--rounds 2]
 """

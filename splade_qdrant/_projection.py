@@ -96,8 +96,8 @@ class Projection:
         basis_dims: principal axes kept exactly (default ``5/8`` of H).
 
     The basis is fitted once ``2 H`` token rows have been seen on CPU (over one or several
-    calls; until then the exact product runs), or explicitly with :meth:`fit_basis`. Results are exact for every positive entry whatever the basis;
-    its quality only changes the speed.
+    calls; until then the exact product runs), or explicitly with :meth:`fit_basis`. Results
+    are exact for every positive entry whatever the basis; its quality only changes the speed.
 
     Example:
         >>> import torch
