@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from . import __version__
+from ._version import __version__
 from .errors import FingerprintMismatchError
 
 __all__ = ["build", "check_documents", "check_query_model", "is_chunked", "recorded_query_model"]

@@ -1,0 +1,46 @@
+"""``splade-qdrant ingest``: encode a corpus and upsert it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from ._common import encoders_from_args, model_options, store_options
+
+__all__ = ["register", "run"]
+
+
+def register(sub: Any) -> None:
+    """Add the ``ingest`` subcommand to ``sub`` (an argparse subparsers object)."""
+    p = sub.add_parser("ingest", help="encode a JSONL / BEIR corpus and upsert it")
+    p.add_argument("path", help="corpus.jsonl: one JSON object per line with _id|id, text, optional title")
+    store_options(p)
+    model_options(p, documents=True)
+    p.add_argument("--dense-model", metavar="M", help="also store dense vectors from this sentence-transformers model (id or directory) for hybrid search")
+    p.add_argument("--store-text", action="store_true", help="keep the text in the payload")
+    p.add_argument("--insert-only", action="store_true", help="never overwrite existing documents")
+    p.add_argument("--reencode", action="store_true", help="re-encode documents even when stored unchanged")
+    p.add_argument("--skip-bad", action="store_true", help="skip and report malformed lines instead of stopping")
+    p.add_argument("--sparse-datatype", choices=("float32", "float16", "uint8"), default="float32", help="sparse weight storage (default %(default)s)")
+    p.add_argument("--allow-idf", action="store_true", help="use Qdrant's IDF modifier (wrong for SPLADE; experiments only)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    sq = encoders_from_args(args)
+    with sq:
+        report = sq.ingest(
+            args.path,
+            store_text=args.store_text,
+            insert_only=args.insert_only,
+            skip_unchanged=not args.reencode,
+            skip_bad=args.skip_bad,
+            sparse_datatype=args.sparse_datatype,
+            allow_idf=args.allow_idf,
+            show_progress=False if args.no_progress else None,
+        )
+    print(json.dumps(report.as_dict(), indent=2) if args.json else report.summary())
+    return 0
