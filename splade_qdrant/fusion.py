@@ -12,8 +12,9 @@ new list of ``(id, fused_score)``, best first; ties keep first-seen order.
   0.5) and summed.
 * :func:`convex` — weighted sum of min-max normalised scores.
 
-These serve the score breakdown, fusing results from different collections, and as the
-cross-check of the engines' fusion in tests.
+Search fuses inside the engine (Qdrant's Query API); these functions are for fusing result
+lists the engine never saw together (other collections, other systems, framework adapters)
+and are the reference the tests compare the engines' fusion against.
 
 Example:
     >>> sparse = [("a", 9.0), ("b", 7.0)]
