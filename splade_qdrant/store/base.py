@@ -12,7 +12,7 @@ object (``qdrant_edge.Filter`` on Edge, ``qdrant_client.models.Filter`` on qdran
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
@@ -215,6 +215,13 @@ class Store(ABC):
     @abstractmethod
     def count(self, name: str) -> int:
         """Exact number of points."""
+
+    def scroll(self, name: str, *, batch_size: int = 1000) -> Iterator[StoredPoint]:
+        """Every point of ``name`` with its payload (no vectors), read ``batch_size`` at a time.
+
+        Used by ``ingest(delete_missing=True)`` to find documents no longer in the source.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot list its points")
 
     @abstractmethod
     def retrieve(self, name: str, ids: Sequence[str], *, with_vectors: bool = False) -> list[StoredPoint]:

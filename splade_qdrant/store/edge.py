@@ -328,6 +328,16 @@ class EdgeStore(Store):
         with _translated(f"count collection {name!r}", self._dir(name)):
             return int(shard.count(qe.CountRequest(exact=True)))
 
+    def scroll(self, name: str, *, batch_size: int = 1000) -> Iterator[StoredPoint]:
+        shard = self._shard(name)
+        offset: Any = None
+        while True:
+            with _translated(f"read collection {name!r}", self._dir(name)):
+                records, offset = shard.scroll(qe.ScrollRequest(offset=offset, limit=batch_size, with_payload=True, with_vector=False))
+            yield from (_stored(r) for r in records)
+            if offset is None:
+                return
+
     def retrieve(self, name: str, ids: Sequence[str], *, with_vectors: bool = False) -> list[StoredPoint]:
         if not ids:
             return []

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
@@ -277,6 +277,19 @@ class RemoteStore(Store):
 
     def count(self, name: str) -> int:
         return int(self._call(f"count collection {name!r}", lambda: self.client.count(name, exact=True), collection=name).count)
+
+    def scroll(self, name: str, *, batch_size: int = 1000) -> Iterator[StoredPoint]:
+        offset: Any = None
+        while True:
+            start = offset
+            records, offset = self._call(
+                f"read collection {name!r}",
+                lambda: self.client.scroll(name, limit=batch_size, offset=start, with_payload=True, with_vectors=False),
+                collection=name,
+            )
+            yield from (_stored(r) for r in records)
+            if offset is None:
+                return
 
     def retrieve(self, name: str, ids: Sequence[str], *, with_vectors: bool = False) -> list[StoredPoint]:
         if not ids:
