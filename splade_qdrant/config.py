@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -29,6 +30,7 @@ __all__ = [
     "ENV_STORE",
     "ENV_URL",
     "LONG_DOCS_MODES",
+    "LongDocs",
     "PRESETS",
     "env_or",
     "resolve_preset",
@@ -56,8 +58,9 @@ DEFAULT_DOC_MAX_LENGTH = 256
 DEFAULT_QUERY_MAX_LENGTH = 64
 #: What happens to documents over the max length: max-pooled windows, one point per window,
 #: or the first window only.
+LongDocs = Literal["window", "truncate", "chunk"]
 LONG_DOCS_MODES: tuple[str, ...] = ("window", "chunk", "truncate")
-DEFAULT_LONG_DOCS = "window"
+DEFAULT_LONG_DOCS: LongDocs = "window"
 #: Texts per forward pass on CPU; GPUs use a larger token budget (see encoder).
 DEFAULT_BATCH_SIZE = 32
 #: Name of the sparse vector inside each point.

@@ -22,10 +22,12 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import socket
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,7 +37,7 @@ from urllib.parse import urlparse
 
 from .errors import ModelNotFoundError
 
-__all__ = ["ModelLocation", "Side", "load_masked_lm", "locate", "quiet_transformers"]
+__all__ = ["ModelLocation", "Side", "load_masked_lm", "locate", "max_positions", "model_digest", "quiet_transformers"]
 
 logger = logging.getLogger(__name__)
 
@@ -161,6 +163,92 @@ def locate(model: str, *, side: Side) -> ModelLocation:
             f"model {model!r} is not a local directory and the Hugging Face Hub cannot be reached; {_HINT}"
         )
     return ModelLocation(model, _router_subfolder(None, _hub_reader(model), side), is_local=False)
+
+
+def _model_dir(location: ModelLocation) -> Path | None:
+    """The local directory holding the masked LM's config.json (None for Hub models)."""
+    if not location.is_local:
+        return None
+    return Path(location.source) / location.subfolder if location.subfolder else Path(location.source)
+
+
+def max_positions(location: ModelLocation) -> int | None:
+    """The model's position embeddings (``max_position_embeddings`` in config.json) for a local
+    model, read without loading it; None when unknown (Hub models, other config layouts)."""
+    folder = _model_dir(location)
+    if folder is None:
+        return None
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    value = config.get("max_position_embeddings", config.get("n_positions"))
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+#: Files whose content determines a model's vectors, besides the weights.
+_CONFIG_FILES = ("config.json",)
+_TOKENIZER_FILES = (
+    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.txt",
+    "vocab.json", "merges.txt", "spiece.model", "sentencepiece.bpe.model",
+)
+#: JSON keys that name where a file was saved from, not what it holds.
+_PATH_KEYS = ("_name_or_path", "name_or_path", "transformers_version", "tokenizer_file")
+_digest_cache: dict[tuple[str, int, int], str] = {}
+_digest_lock = threading.Lock()
+
+
+def _file_digest(path: Path) -> str:
+    """sha256 of a file, streamed once per (path, size, mtime) in this process."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    with _digest_lock:
+        cached = _digest_cache.get(key)
+    if cached is not None:
+        return cached
+    h = hashlib.sha256()
+    if path.suffix == ".json":
+        try:  # ignore the keys that record where the file was saved from
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(data, dict):
+                data = {k: v for k, v in data.items() if k not in _PATH_KEYS}
+            h.update(json.dumps(data, sort_keys=True).encode())
+        except ValueError:
+            h.update(path.read_bytes())
+    else:
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    digest = h.hexdigest()
+    with _digest_lock:
+        _digest_cache[key] = digest
+    return digest
+
+
+def model_digest(location: ModelLocation) -> str | None:
+    """What identifies a local model's vectors wherever it lies: a sha256 over its config,
+    tokenizer files and weights (``*.safetensors``, else ``*.bin``), path-independent.
+
+    Weights are hashed once per process (cached by path, size and modification time); the
+    model directory is only read. None for Hub models (their id identifies them) and for
+    directories without weights.
+    """
+    folder = _model_dir(location)
+    if folder is None:
+        return None
+    root = Path(location.source)
+    weights = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
+    if not weights:
+        return None
+    parts: list[tuple[str, Path]] = [(w.name, w) for w in weights]
+    for name in _CONFIG_FILES + _TOKENIZER_FILES:
+        f = folder / name if (folder / name).is_file() else root / name
+        if f.is_file():
+            parts.append((name, f))
+    combined = hashlib.sha256()
+    for name, f in parts:
+        combined.update(f"{name}\0{_file_digest(f)}\n".encode())
+    return combined.hexdigest()
 
 
 @contextmanager

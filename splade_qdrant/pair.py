@@ -12,23 +12,30 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .config import (
-    DEFAULT_BATCH_SIZE,
-    DEFAULT_DOC_MAX_LENGTH,
-    DEFAULT_MODEL,
-    DEFAULT_QUERY_MAX_LENGTH,
-    ENV_MODEL,
-    env_or,
-    resolve_preset,
-)
-from .encoder import DEFAULT_LONG_DOCS, LongDocs, MaskedLM, SpladeEncoder
+from .config import DEFAULT_BATCH_SIZE, DEFAULT_DOC_MAX_LENGTH, DEFAULT_LONG_DOCS, DEFAULT_MODEL, ENV_MODEL, LongDocs, env_or, resolve_preset
+from .encoder import MaskedLM, SpladeEncoder
 from .errors import ConfigError
-from .models import locate
+from .models import ModelLocation, locate, max_positions
+from .options import EncoderOptions
 
-__all__ = ["EncoderPair"]
+__all__ = ["EncoderPair", "check_max_length"]
+
+
+def check_max_length(location: ModelLocation, max_length: int, *, option: str) -> None:
+    """Refuse a token budget above the model's position embeddings (read from config.json, no torch).
+
+    >>> check_max_length(ModelLocation("/no/such/model"), 10_000, option="--doc-max-length")  # unknown: no check
+    """
+    limit = max_positions(location)
+    if limit is not None and max_length > limit:
+        raise ConfigError(
+            f"{option} {max_length} exceeds the {limit} positions of model {location.label!r} "
+            f"(max_position_embeddings); use {option} {limit} or less (longer documents are split into windows, see --long-docs)"
+        )
 
 
 @dataclass(frozen=True)
@@ -46,7 +53,7 @@ class EncoderPair:
         doc_model: str | None = None,
         query_model: str | None = None,
         doc_max_length: int = DEFAULT_DOC_MAX_LENGTH,
-        query_max_length: int = DEFAULT_QUERY_MAX_LENGTH,
+        query_max_length: int | None = None,
         doc_top_k: int | None = None,
         doc_threshold: float | None = None,
         query_top_k: int | None = None,
@@ -59,34 +66,41 @@ class EncoderPair:
     ) -> EncoderPair:
         """Load a pair from a preset name, a Hub id or a directory.
 
-        Args:
-            model: preset name (e.g. ``"efficient-splade-VI-BT-large"``), Hub id or directory
-                used for both sides; default ``SPLADE_QDRANT_MODEL`` or the efficient-SPLADE pair.
-            doc_model, query_model: override one side each.
-            doc_max_length, query_max_length: token budgets including [CLS]/[SEP].
-            doc_top_k, doc_threshold, query_top_k, query_threshold: optional pruning.
-            long_docs: documents over ``doc_max_length``: ``"window"`` (max-pooled windows,
-                default), ``"chunk"`` (one point per window) or ``"truncate"``.
-            window_overlap: tokens shared by consecutive windows (default: a quarter window).
-            batch_size: sequences per forward pass.
-            device, half: see :class:`~splade_qdrant.encoder.MaskedLM`.
+        The arguments are the fields of :class:`~splade_qdrant.options.EncoderOptions`
+        (``query_max_length`` None means 64); see :meth:`from_options`.
         """
-        if model is not None and (doc_model is not None and query_model is not None):
-            raise ConfigError("give --model, or --doc-model and --query-model, not all three")
-        base_doc, base_query = resolve_preset(env_or(model, ENV_MODEL, DEFAULT_MODEL) or DEFAULT_MODEL)
-        doc_id = doc_model or base_doc
-        query_id = query_model or base_query
-        q_loc = locate(query_id, side="query")
-        q_mlm = MaskedLM.load(q_loc, device=device, half=half)
-        d_loc = locate(doc_id, side="document")
-        d_mlm = q_mlm if d_loc == q_loc else MaskedLM.load(d_loc, device=device, half=half)
-        common: dict[str, Any] = {"batch_size": batch_size}
+        return cls.from_options(EncoderOptions(
+            model=model, doc_model=doc_model, query_model=query_model, doc_max_length=doc_max_length,
+            query_max_length=query_max_length, doc_top_k=doc_top_k, doc_threshold=doc_threshold, query_top_k=query_top_k,
+            query_threshold=query_threshold, long_docs=long_docs, window_overlap=window_overlap, batch_size=batch_size,
+            device=device, half=half,
+        ))
+
+    @classmethod
+    def from_options(cls, options: EncoderOptions, *, recorded: Mapping[str, Any] | None = None) -> EncoderPair:
+        """Load the pair ``options`` describe.
+
+        ``recorded`` is an existing collection's fingerprint: query settings left None take
+        its values, and explicit ones that differ are refused (the fingerprint is what search
+        uses). Token budgets above the model's positions are refused before any weights load.
+        """
+        if not isinstance(options, EncoderOptions):
+            raise ConfigError(f"options must be an EncoderOptions, got {type(options).__name__}")
+        query_settings = options.query_settings(recorded)
+        base_doc, base_query = resolve_preset(env_or(options.model, ENV_MODEL, DEFAULT_MODEL) or DEFAULT_MODEL)
+        q_loc = locate(options.query_model or base_query, side="query")
+        d_loc = locate(options.doc_model or base_doc, side="document")
+        check_max_length(d_loc, options.doc_max_length, option="--doc-max-length")
+        check_max_length(q_loc, query_settings["max_length"], option="--query-max-length")
+        q_mlm = MaskedLM.load(q_loc, device=options.device, half=options.half)
+        d_mlm = q_mlm if d_loc == q_loc else MaskedLM.load(d_loc, device=options.device, half=options.half)
         document = SpladeEncoder(
-            d_mlm, max_length=doc_max_length, top_k=doc_top_k, threshold=doc_threshold, long_docs=long_docs,
-            window_overlap=window_overlap, **common
+            d_mlm, max_length=options.doc_max_length, top_k=options.doc_top_k, threshold=options.doc_threshold,
+            long_docs=options.long_docs, window_overlap=options.window_overlap, batch_size=options.batch_size,
         )
         query = SpladeEncoder(
-            q_mlm, max_length=query_max_length, top_k=query_top_k, threshold=query_threshold, long_docs="truncate", **common
+            q_mlm, max_length=query_settings["max_length"], top_k=query_settings["top_k"],
+            threshold=query_settings["threshold"], long_docs="truncate", batch_size=options.batch_size,
         )
         return cls(document, query)
 
