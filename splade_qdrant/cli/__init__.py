@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from .._version import __version__
 from ..errors import SpladeQdrantError
 from . import eval as eval_cmd
-from . import info, ingest, search
+from . import info, ingest, search, serve
 from ._common import parse_filters, parse_weights
 
 __all__ = ["EXIT_INTERRUPTED", "EXIT_USER_ERROR", "build_parser", "main", "parse_filters", "parse_weights"]
@@ -30,7 +30,7 @@ EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
 # Each subcommand module: ``register(subparsers)``. New subcommands add their module here.
-_SUBCOMMANDS = (ingest, search, eval_cmd, info)
+_SUBCOMMANDS = (ingest, search, eval_cmd, info, serve)
 
 
 class _Parser(argparse.ArgumentParser):
