@@ -12,6 +12,7 @@ that says what to do next::
     ├── InputError                  a document or query is malformed (file, line, id)
     └── StoreError                  anything the vector store refuses
         ├── StoreUnavailableError   server unreachable, directory locked or not writable
+        ├── StoreAuthError          the server refused the credentials (HTTP 401/403)
         ├── CollectionNotFoundError
         ├── CollectionExistsError
         └── FingerprintMismatchError  collection was built by another encoder
@@ -36,6 +37,7 @@ __all__ = [
     "MissingDependencyError",
     "ModelNotFoundError",
     "SpladeQdrantError",
+    "StoreAuthError",
     "StoreError",
     "StoreUnavailableError",
 ]
@@ -98,6 +100,10 @@ class StoreError(SpladeQdrantError):
 
 class StoreUnavailableError(StoreError):
     """The store cannot be reached or opened (server down, directory locked or read-only)."""
+
+
+class StoreAuthError(StoreError):
+    """The server refused the request's credentials (missing or wrong API key, no permission)."""
 
 
 class CollectionNotFoundError(StoreError, KeyError):

@@ -24,7 +24,7 @@ from splade_qdrant.errors import (
     StoreUnavailableError,
 )
 from splade_qdrant.sparse import SparseVector
-from splade_qdrant.store import open_store
+from splade_qdrant.store import ServerOptions, open_store, parse_index_field
 from splade_qdrant.store.base import (
     CollectionSpec,
     DenseQuery,
@@ -411,3 +411,109 @@ def test_edge_second_process_is_refused_while_open(tmp_path: Path) -> None:
     run = _second_process(tmp_path / "s")  # after close the lock is gone
     assert run.returncode == 0, run.stdout + run.stderr
     assert f"COUNT {len(POINTS)}" in run.stdout
+
+
+# --------------------------------------------------------------------------- scroll, indexes, options
+
+
+def test_scroll_pages_every_point_once_in_id_order(filled: Store) -> None:
+    seen: list[StoredPoint] = []
+    offset = None
+    pages = 0
+    while True:
+        page, offset = filled.scroll("c", limit=2, offset=offset)
+        seen.extend(page)
+        pages += 1
+        if offset is None:
+            break
+    assert pages == 3
+    assert [p.id for p in seen] == sorted((pid(d) for d, *_ in POINTS), key=uuid.UUID)
+    by_doc = {p.payload["doc_id"]: p for p in seen}
+    for doc_id, weights, _, extra in POINTS:
+        assert by_doc[doc_id].sparse == SparseVector.from_dict(weights)
+        assert by_doc[doc_id].payload == {"doc_id": doc_id, **extra}
+    plain, nxt = filled.scroll("c", limit=10, with_vectors=False)
+    assert nxt is None and len(plain) == len(POINTS) and plain[0].sparse is None
+    assert [p.id for p in filled.iter_points("c", batch_size=2)] == [p.id for p in seen]
+    with pytest.raises(ConfigError):
+        filled.scroll("c", limit=0)
+    with pytest.raises(CollectionNotFoundError):
+        filled.scroll("nope", limit=2)
+
+
+def test_scroll_carries_dense_vectors(store: Store) -> None:
+    store.create_collection("h", CollectionSpec(dense=DenseSpec("dense", 3, "dot")))
+    store.upsert("h", records(dense=True))
+    page, _ = store.scroll("h", limit=10)
+    got = {p.payload["doc_id"]: p.dense for p in page}
+    for doc_id, _, vector, _ in POINTS:
+        assert got[doc_id] is not None and got[doc_id].tolist() == vector
+
+
+def test_payload_indexes_round_trip(store: Store) -> None:
+    store.create_collection("i", CollectionSpec(payload_indexes={"year": "integer", "lang": "keyword"}))
+    assert dict(store.spec("i").payload_indexes) == {"year": "integer", "lang": "keyword"}
+    store.create_index("i", "score", "float")
+    store.create_index("i", "lang", "keyword")  # again: no error
+    assert dict(store.spec("i").payload_indexes) == {"year": "integer", "lang": "keyword", "score": "float"}
+    store.upsert("i", records())
+    assert [p.payload["doc_id"] for p in store.query("i", sparse_q(), limit=10, filter={"year": 2020})] == ["d0", "d3"]
+    with pytest.raises(ConfigError, match="type must be one of"):
+        store.create_index("i", "x", "text")  # type: ignore[arg-type]
+    with pytest.raises(CollectionNotFoundError):
+        store.create_index("nope", "x", "keyword")
+
+
+def test_dense_vector_of_the_wrong_size_is_config_error(store: Store) -> None:
+    store.create_collection("h", CollectionSpec(dense=DenseSpec("dense", 4, "dot")))
+    with pytest.raises(ConfigError, match="4-d"):
+        store.upsert("h", records(dense=True)[:1])
+
+
+def test_unindexed_filter_warns_once_per_field(filled: Store, caplog: pytest.LogCaptureFixture) -> None:
+    filled.unindexed_filter_warning_points = len(POINTS)
+    with caplog.at_level("WARNING", logger="splade_qdrant.store.base"):
+        filled.query("c", sparse_q(), limit=3, filter={"lang": "en"})
+        filled.query_batch("c", [sparse_q(), sparse_q()], limit=3, filter={"lang": "fr", "year": 2020})
+    warned = [r.getMessage() for r in caplog.records]
+    assert len(warned) == 2 and "'lang'" in warned[0] and "'year'" in warned[1]
+    assert all("--index-field" in w for w in warned)
+
+
+def test_indexed_or_small_collections_do_not_warn(filled: Store, caplog: pytest.LogCaptureFixture) -> None:
+    filled.create_index("c", "lang", "keyword")
+    with caplog.at_level("WARNING", logger="splade_qdrant.store.base"):
+        filled.query("c", sparse_q(), limit=3, filter={"lang": "en"})  # indexed
+        filled.query("c", sparse_q(), limit=3, filter={"year": 2020})  # 5 points: small
+    assert caplog.records == []
+
+
+def test_server_options_are_refused_on_edge_and_recorded_on_qdrant_client(store: Store) -> None:
+    options = ServerOptions(shards=6, replicas=2, write_consistency=1, on_disk_sparse=True, on_disk_payload=True)
+    spec = CollectionSpec(server=options)
+    if isinstance(store, EdgeStore):
+        with pytest.raises(ConfigError, match="shards, replicas"):
+            store.create_collection("s", spec)
+        assert not store.collection_exists("s")
+        store.create_collection("s", spec.without_server_options())
+        assert store.spec("s").server is None
+    else:
+        store.create_collection("s", spec)
+        assert store.spec("s").server == options
+
+
+@pytest.mark.parametrize("bad", [{"shards": 0}, {"replicas": -1}, {"write_consistency": 3, "replicas": 2}, {"shards": True}])
+def test_server_options_are_validated(bad: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError):
+        ServerOptions(**bad)
+
+
+@pytest.mark.parametrize(("text", "expected"), [("lang", ("lang", "keyword")), ("meta.year:integer", ("meta.year", "integer"))])
+def test_parse_index_field(text: str, expected: tuple[str, str]) -> None:
+    assert parse_index_field(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", ":integer", "year:number"])
+def test_parse_index_field_refuses(text: str) -> None:
+    with pytest.raises(ConfigError):
+        parse_index_field(text)

@@ -10,20 +10,36 @@ from __future__ import annotations
 
 import os
 
-from ..config import ENV_API_KEY, ENV_URL, env_or, resolve_store_dir
+from ..config import ENV_URL, env_or, resolve_store_dir
 from ..errors import ConfigError
-from .base import CollectionSpec, DenseQuery, DenseSpec, FusedQuery, PointRecord, SparseQuery, Store, StoredPoint
+from .base import (
+    CollectionSpec,
+    DenseQuery,
+    DenseSpec,
+    FusedQuery,
+    PointRecord,
+    SparseQuery,
+    Store,
+    StoredPoint,
+)
+from .connection import ServerConnection
+from .spec import PAYLOAD_TYPES, PayloadType, ServerOptions, parse_index_field
 
 __all__ = [
+    "PAYLOAD_TYPES",
     "CollectionSpec",
     "DenseQuery",
     "DenseSpec",
     "FusedQuery",
+    "PayloadType",
     "PointRecord",
+    "ServerConnection",
+    "ServerOptions",
     "SparseQuery",
     "Store",
     "StoredPoint",
     "open_store",
+    "parse_index_field",
 ]
 
 
@@ -32,12 +48,19 @@ def open_store(
     *,
     url: str | None = None,
     api_key: str | None = None,
-    prefer_grpc: bool = False,
+    prefer_grpc: bool | None = None,
+    timeout_s: float | None = None,
+    retries: int | None = None,
+    backoff_s: float | None = None,
+    ca_cert: str | None = None,
+    verify: bool | None = None,
 ) -> Store:
     """Open the embedded store at ``store``, or a server at ``url``.
 
     Precedence: ``url`` argument > ``store`` argument > ``QDRANT_URL`` > ``SPLADE_QDRANT_STORE``
     > ``./splade_qdrant_data``. ``store=":memory:"`` opens qdrant-client's in-memory mode.
+    The server settings (``api_key`` … ``verify``) resolve argument > environment > default,
+    as :meth:`ServerConnection.resolve` documents; they are ignored for embedded stores.
 
     Example:
         >>> import tempfile
@@ -53,7 +76,11 @@ def open_store(
     if url is not None:
         from .remote import RemoteStore
 
-        return RemoteStore(url=url, api_key=env_or(api_key, ENV_API_KEY), prefer_grpc=prefer_grpc)
+        connection = ServerConnection.resolve(
+            url=url, api_key=api_key, prefer_grpc=prefer_grpc, timeout_s=timeout_s, retries=retries,
+            backoff_s=backoff_s, ca_cert=ca_cert, verify=verify,
+        )
+        return RemoteStore(connection=connection)
     if store is not None and os.fspath(store) == ":memory:":
         from .remote import RemoteStore
 

@@ -5,10 +5,13 @@ but meant for tests (about 1 s per query at 20k points). Use the embedded
 :class:`~splade_qdrant.store.edge.EdgeStore` for real work on one machine, a server for more.
 
 The encoder fingerprint lives in the collection's metadata (Qdrant ≥ 1.16) under the key
-``"splade_qdrant"``. Transient failures (connection refused, timeouts, HTTP 5xx/429) are
-retried with exponential backoff — ``retries`` tries in all, waiting ``backoff_s``, then
-twice that, and so on (defaults: 4 tries, 0.5 + 1 + 2 = 3.5 s of waiting) — and then raise
-:class:`~splade_qdrant.errors.StoreUnavailableError`; permanent ones (4xx) are not retried.
+``"splade_qdrant"``. Transient failures (connection refused, timeouts, HTTP 429 / 500 / 502 /
+503 / 504 and their gRPC codes) are retried with exponential backoff — ``retries`` tries in
+all, waiting ``backoff_s``, then twice that, and so on (defaults: 4 tries, 0.5 + 1 + 2 = 3.5 s
+of waiting) — and then raise :class:`~splade_qdrant.errors.StoreUnavailableError`; 401/403
+raise :class:`~splade_qdrant.errors.StoreAuthError`, 404 on a collection
+:class:`~splade_qdrant.errors.CollectionNotFoundError`; other 4xx are never retried.
+Connection settings resolve argument > environment > default (see :mod:`.connection`).
 
 Example:
     >>> from splade_qdrant.sparse import SparseVector
@@ -22,102 +25,51 @@ Example:
 from __future__ import annotations
 
 import logging
+import ssl
 import time
-import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
-import numpy as np
 from qdrant_client import QdrantClient, models
-from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from ..errors import (
     CollectionExistsError,
-    CollectionNotFoundError,
     ConfigError,
+    StoreAuthError,
     StoreError,
     StoreUnavailableError,
 )
 from ..sparse import SparseVector
-from .base import (
-    CollectionSpec,
-    DenseQuery,
-    Filter,
-    FusedQuery,
-    PointRecord,
-    Query,
-    SparseQuery,
-    Store,
-    StoredPoint,
-    simple_filter_items,
-    spec_from_json,
-    spec_to_json,
+from ._remote_faults import Fault, classify, detail, retry_after_s
+from .base import CollectionSpec, PointRecord, SparseQuery, Store  # noqa: F401 — PointRecord: doctest
+from .connection import (
+    DEFAULT_BACKOFF_S,
+    DEFAULT_RETRIES,
+    DEFAULT_TIMEOUT_S,
+    ServerConnection,
 )
+from .spec import PayloadType, ServerOptions, spec_from_json, spec_to_json
+from .types import FilterTypes, FusedQuery, SearchRequest
 
-__all__ = ["RemoteStore"]
+__all__ = ["DEFAULT_BACKOFF_S", "DEFAULT_RETRIES", "RemoteStore"]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _META_KEY = "splade_qdrant"
-#: Tries of a request that fails transiently (connection refused, timeout, HTTP 5xx / 429).
-DEFAULT_RETRIES = 4
-#: Wait before the second try in seconds, doubled before each later one.
-DEFAULT_BACKOFF_S = 0.5
-# qdrant-client probes the server version in a background thread and warns when it cannot;
-# an unreachable server is reported by our own StoreUnavailableError, in one line.
-warnings.filterwarnings("ignore", message="Failed to obtain server version", category=UserWarning)
+#: Longest wait a server's Retry-After may impose on one try, in seconds.
+MAX_RETRY_AFTER_S = 30.0
 _DISTANCES = {"cosine": models.Distance.COSINE, "dot": models.Distance.DOT, "euclid": models.Distance.EUCLID}
 _DATATYPES = {"float32": models.Datatype.FLOAT32, "float16": models.Datatype.FLOAT16, "uint8": models.Datatype.UINT8}
-
-
-def _is_transient(exc: Exception) -> bool:
-    if isinstance(exc, UnexpectedResponse):
-        return exc.status_code is None or exc.status_code >= 500 or exc.status_code == 429
-    if isinstance(exc, (ResponseHandlingException, ConnectionError, TimeoutError)):
-        return True
-    return type(exc).__name__ in {"RpcError", "_InactiveRpcError", "ConnectError", "ReadTimeout", "ConnectTimeout"}
-
-
-def _to_client_filter(filt: Filter | None) -> models.Filter | None:
-    if filt is None or isinstance(filt, models.Filter):
-        return filt
-    if not isinstance(filt, Mapping):
-        raise ConfigError(f"qdrant-client stores take a dict filter or a qdrant_client.models.Filter, got {type(filt).__name__}")
-    must: list[Any] = []
-    for key, value in simple_filter_items(filt):
-        match = models.MatchAny(any=value) if isinstance(value, list) else models.MatchValue(value=value)
-        must.append(models.FieldCondition(key=key, match=match))
-    return models.Filter(must=must) if must else None
-
-
-def _client_sparse(vec: SparseVector) -> models.SparseVector:
-    return models.SparseVector(indices=vec.indices.tolist(), values=vec.values.tolist())
-
-
-def _query_vector(q: SparseQuery | DenseQuery) -> Any:
-    if isinstance(q, SparseQuery):
-        return _client_sparse(q.vector)
-    return np.asarray(q.vector, dtype=np.float32).tolist()
-
-
-def _stored(point: Any) -> StoredPoint:
-    sparse = dense = None
-    vectors = getattr(point, "vector", None)
-    if isinstance(vectors, dict):
-        for value in vectors.values():
-            if isinstance(value, models.SparseVector):
-                sparse = SparseVector.from_arrays(value.indices, value.values)
-            elif value is not None:
-                dense = np.asarray(value, dtype=np.float32)
-    return StoredPoint(str(point.id), float(getattr(point, "score", 0.0) or 0.0), dict(point.payload or {}), sparse, dense)
+_PAYLOAD_NAMES = {t.value: t.value for t in models.PayloadSchemaType}
 
 
 class RemoteStore(Store):
     """Collections on a Qdrant server (``url``), or in qdrant-client's local mode.
 
     Args:
-        url: server URL, e.g. ``http://localhost:6333``.
+        url: server URL, e.g. ``http://localhost:6333`` (``https://`` turns TLS on).
         api_key: API key for Qdrant Cloud or secured servers.
         prefer_grpc: talk gRPC (port 6334) instead of REST.
         location: ``":memory:"`` for an in-process test store.
@@ -126,9 +78,13 @@ class RemoteStore(Store):
         timeout: request timeout in seconds.
         retries: tries of a transiently failing request (>= 1).
         backoff_s: wait in seconds before the second try, doubled before each later one.
+        ca_cert: PEM file of the CA that signed the server's TLS certificate.
+        verify: check the server's TLS certificate (False only for testing).
+        connection: a resolved :class:`ServerConnection` instead of the arguments above.
     """
 
     kind = "qdrant-client"
+    filter_types = FilterTypes(models.Filter, models.FieldCondition, models.MatchValue, models.MatchAny, "qdrant_client.models.Filter")
 
     def __init__(
         self,
@@ -139,91 +95,105 @@ class RemoteStore(Store):
         location: str | None = None,
         path: str | None = None,
         client: QdrantClient | None = None,
-        timeout: int = 60,
+        timeout: float = DEFAULT_TIMEOUT_S,
         retries: int = DEFAULT_RETRIES,
         backoff_s: float = DEFAULT_BACKOFF_S,
+        ca_cert: str | None = None,
+        verify: bool = True,
+        connection: ServerConnection | None = None,
     ) -> None:
-        given = [x is not None for x in (url, location, path, client)]
+        super().__init__()
+        given = [x is not None for x in (url, location, path, client, connection)]
         if sum(given) != 1:
-            raise ConfigError("give exactly one of url, location, path or client")
-        if retries < 1 or backoff_s < 0:
+            raise ConfigError("give exactly one of url, location, path, client or connection")
+        if url is not None:
+            connection = ServerConnection(
+                url=url, api_key=api_key, prefer_grpc=prefer_grpc, timeout_s=timeout, retries=retries,
+                backoff_s=backoff_s, ca_cert=ca_cert, verify=verify,
+            )
+        elif connection is None and (retries < 1 or backoff_s < 0):
             raise ConfigError(f"retries must be >= 1 and backoff_s >= 0, got {retries} and {backoff_s}")
-        self.retries, self.backoff_s = retries, backoff_s
-        self._where = url or location or path or "existing QdrantClient"
+        self.connection = connection
+        self.retries = connection.retries if connection else retries
+        self.backoff_s = connection.backoff_s if connection else backoff_s
+        self._local = location is not None or path is not None
+        self._where = connection.url if connection else (location or path or "existing QdrantClient")
         if client is not None:
             self.client = client
+        elif connection is not None:
+            self.client = _server_client(connection)
         else:
             try:
-                self.client = QdrantClient(
-                    url=url, api_key=api_key, prefer_grpc=prefer_grpc, location=location, path=path, timeout=timeout
-                )
+                self.client = QdrantClient(location=location, path=path)
             except RuntimeError as exc:  # local mode path locked by another client
                 raise StoreUnavailableError(f"cannot open {self._where}: {exc}") from None
 
     def describe(self) -> str:
         return f"Qdrant at {self._where}"
 
-    def _call(self, action: str, fn: Callable[[], T], *, collection: str | None = None) -> T:
+    # ------------------------------------------------------------------ the error boundary
+
+    def _attempt(self, fn: Callable[[], T]) -> T:
         delay = self.backoff_s
         for attempt in range(1, self.retries + 1):
             try:
                 return fn()
-            except (StoreError, ConfigError):
-                raise
-            except Exception as exc:  # noqa: BLE001 — translated below
-                text = str(exc)
-                if collection is not None and ("not found" in text.lower() or "doesn't exist" in text):
-                    raise CollectionNotFoundError(f"collection {collection!r} does not exist in {self.describe()}") from None
-                if _is_transient(exc) and attempt < self.retries:
-                    logger.info("%s failed (%s); retrying in %.1f s", action, type(exc).__name__, delay)
-                    time.sleep(delay)
-                    delay *= 2
-                    continue
-                if _is_transient(exc):
-                    raise StoreUnavailableError(
-                        f"cannot {action}: {self.describe()} is unreachable after {self.retries} tries ({type(exc).__name__}); "
-                        "check --url / QDRANT_URL and that the server is running"
-                    ) from None
-                first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-                raise StoreError(f"cannot {action}: {first}") from None
+            except Exception as exc:
+                if classify(exc) is not Fault.TRANSIENT or attempt == self.retries:
+                    raise
+                wait = max(delay, min(retry_after_s(exc) or 0.0, MAX_RETRY_AFTER_S))
+                logger.info("%s: %s; try %d of %d in %.2f s", self.describe(), detail(exc), attempt + 1, self.retries, wait)
+                time.sleep(wait)
+                delay *= 2
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _info(self, name: str) -> Any:
-        return self._call(f"read collection {name!r}", lambda: self.client.get_collection(name), collection=name)
+    def _translate(self, exc: Exception, action: str, collection: str | None) -> StoreError:
+        fault, why = classify(exc), detail(exc)
+        if fault is Fault.TRANSIENT:
+            return StoreUnavailableError(
+                f"cannot {action}: {self.describe()} is unreachable after {self.retries} tries ({why}); "
+                "check --url / QDRANT_URL and that the server is running"
+            )
+        if fault is Fault.AUTH:
+            return StoreAuthError(
+                f"cannot {action}: {self._where} refused the credentials ({why}); check --api-key / QDRANT_API_KEY "
+                "and that the key may access this collection"
+            )
+        if collection is not None and (fault is Fault.NOT_FOUND or (fault is Fault.LOCAL and not self._exists(collection))):
+            return self._not_found(collection)
+        if fault is Fault.CONFLICT and collection is not None:
+            return CollectionExistsError(f"collection {collection!r} already exists in {self.describe()}")
+        return StoreError(f"cannot {action}: {why}")
 
-    def list_collections(self) -> list[str]:
-        result = self._call("list collections", self.client.get_collections)
-        return sorted(c.name for c in result.collections)
+    # ------------------------------------------------------------------ collection hooks
 
-    def collection_exists(self, name: str) -> bool:
-        return bool(self._call("check collection", lambda: self.client.collection_exists(name)))
+    def _names(self) -> list[str]:
+        return [c.name for c in self.client.get_collections().collections]
 
-    def create_collection(self, name: str, spec: CollectionSpec) -> None:
-        if self.collection_exists(name):
-            raise CollectionExistsError(f"collection {name!r} already exists in {self.describe()}")
+    def _exists(self, name: str) -> bool:
+        return bool(self.client.collection_exists(name))
+
+    def _create(self, name: str, spec: CollectionSpec) -> None:
+        server = spec.server or ServerOptions()
         sparse = models.SparseVectorParams(
-            index=models.SparseIndexParams(datatype=_DATATYPES[spec.sparse_datatype]),
+            index=models.SparseIndexParams(datatype=_DATATYPES[spec.sparse_datatype], on_disk=server.on_disk_sparse),
             modifier=models.Modifier.IDF if spec.idf else None,
         )
         dense: dict[str, models.VectorParams] = {}
         if spec.dense is not None:
             dense[spec.dense.name] = models.VectorParams(size=spec.dense.size, distance=_DISTANCES[spec.dense.distance])
-        meta = {_META_KEY: {"spec": spec_to_json(spec), "metadata": dict(spec.metadata)}}
-        self._call(
-            f"create collection {name!r}",
-            lambda: self.client.create_collection(
-                name, vectors_config=dense, sparse_vectors_config={spec.sparse_name: sparse}, metadata=meta
-            ),
+        record = {"spec": spec_to_json(spec), "metadata": dict(spec.metadata), "server": server.given()}
+        self.client.create_collection(
+            name, vectors_config=dense, sparse_vectors_config={spec.sparse_name: sparse}, metadata={_META_KEY: record},
+            shard_number=server.shards, replication_factor=server.replicas,
+            write_consistency_factor=server.write_consistency, on_disk_payload=server.on_disk_payload,
         )
 
-    def delete_collection(self, name: str) -> None:
-        if not self.collection_exists(name):
-            raise CollectionNotFoundError(f"collection {name!r} does not exist in {self.describe()}")
-        self._call(f"delete collection {name!r}", lambda: self.client.delete_collection(name))
+    def _drop(self, name: str) -> None:
+        self.client.delete_collection(name)
 
-    def _record(self, name: str) -> dict[str, Any]:
-        meta = self._info(name).config.metadata or {}
-        record = meta.get(_META_KEY)
+    def _record(self, info: Any, name: str) -> dict[str, Any]:
+        record = (info.config.metadata or {}).get(_META_KEY)
         if record is None:
             raise StoreError(
                 f"collection {name!r} was not created by splade_qdrant (no {_META_KEY!r} metadata); "
@@ -231,140 +201,103 @@ class RemoteStore(Store):
             )
         return dict(record)
 
-    def metadata(self, name: str) -> dict[str, Any]:
-        return dict(self._record(name).get("metadata", {}))
-
-    def set_metadata(self, name: str, metadata: Mapping[str, Any]) -> None:
-        record = self._record(name)
-        record["metadata"] = dict(metadata)
-        self._call(
-            f"update collection {name!r}", lambda: self.client.update_collection(name, metadata={_META_KEY: record})
-        )
-
-    def spec(self, name: str) -> CollectionSpec:
-        record = self._record(name)
-        return spec_from_json(record["spec"], record.get("metadata", {}))
-
-    def upsert(self, name: str, points: Sequence[PointRecord], *, insert_only: bool = False) -> None:
-        if not points:
-            return
-        spec = self.spec(name)
-        structs = []
-        for p in points:
-            vector: dict[str, Any] = {spec.sparse_name: _client_sparse(p.sparse)}
-            if p.dense is not None:
-                if spec.dense is None:
-                    raise ConfigError(f"collection {name!r} has no dense vector; recreate it with a dense model")
-                vector[spec.dense.name] = np.asarray(p.dense, dtype=np.float32).tolist()
-            structs.append(models.PointStruct(id=p.id, vector=vector, payload=dict(p.payload)))
-        mode = models.UpdateMode.INSERT_ONLY if insert_only else None
-        kwargs: dict[str, Any] = {"update_mode": mode} if mode is not None else {}
-        self._call(
-            f"write to collection {name!r}",
-            lambda: self.client.upsert(name, points=structs, wait=True, **kwargs),
-            collection=name,
-        )
-
-    def delete(self, name: str, ids: Sequence[str]) -> None:
-        if not ids:
-            return
-        selector = models.PointIdsList(points=list(ids))
-        self._call(
-            f"delete from collection {name!r}",
-            lambda: self.client.delete(name, points_selector=selector, wait=True),
-            collection=name,
-        )
-
-    def count(self, name: str) -> int:
-        return int(self._call(f"count collection {name!r}", lambda: self.client.count(name, exact=True), collection=name).count)
-
-    def scroll(self, name: str, *, batch_size: int = 1000) -> Iterator[StoredPoint]:
-        offset: Any = None
-        while True:
-            start = offset
-            records, offset = self._call(
-                f"read collection {name!r}",
-                lambda: self.client.scroll(name, limit=batch_size, offset=start, with_payload=True, with_vectors=False),
-                collection=name,
-            )
-            yield from (_stored(r) for r in records)
-            if offset is None:
-                return
-
-    def retrieve(self, name: str, ids: Sequence[str], *, with_vectors: bool = False) -> list[StoredPoint]:
-        if not ids:
-            return []
-        records = self._call(
-            f"read collection {name!r}",
-            lambda: self.client.retrieve(name, ids=list(ids), with_payload=True, with_vectors=with_vectors),
-            collection=name,
-        )
-        return [_stored(r) for r in records]
-
-    def _request(self, query: Query, *, limit: int, offset: int, score_threshold: float | None, filt: Any, with_vectors: bool) -> dict[str, Any]:
-        common: dict[str, Any] = {
-            "limit": limit,
-            "offset": offset,
-            "score_threshold": score_threshold,
-            "query_filter": filt,
-            "with_payload": True,
-            "with_vectors": with_vectors,
+    def _read_spec(self, name: str) -> CollectionSpec:
+        info = self.client.get_collection(name)
+        record = self._record(info, name)
+        indexes = dict(record.get("payload_indexes", {}))  # local mode keeps no payload indexes of its own
+        for key, schema in (info.payload_schema or {}).items():
+            if schema.data_type is not None and str(schema.data_type.value) in _PAYLOAD_NAMES:
+                indexes[key] = str(schema.data_type.value)
+        params = info.config.params
+        sparse = (params.sparse_vectors or {}).get(record["spec"]["sparse_name"])
+        reported = {
+            "shards": params.shard_number,
+            "replicas": params.replication_factor,
+            "write_consistency": params.write_consistency_factor,
+            "on_disk_payload": params.on_disk_payload,
+            "on_disk_sparse": None if sparse is None or sparse.index is None else sparse.index.on_disk,
         }
-        if isinstance(query, FusedQuery):
-            prefetch = [
-                models.Prefetch(query=_query_vector(q), using=q.using, limit=query.prefetch_limit, filter=filt)
-                for q in query.prefetch
-            ]
-            if query.method == "rrf":
-                weights = None if query.weights is None else [float(w) for w in query.weights]
-                fused: Any = models.RrfQuery(rrf=models.Rrf(k=int(query.k), weights=weights))
-            else:
-                fused = models.FusionQuery(fusion=models.Fusion.DBSF)
-            return {"query": fused, "prefetch": prefetch, **common}
-        return {"query": _query_vector(query), "using": query.using, **common}
+        options = {**record.get("server", {}), **{k: v for k, v in reported.items() if v is not None}}
+        return spec_from_json(record["spec"], record.get("metadata", {}), payload_indexes=indexes, server=ServerOptions(**options))
 
-    def query(
-        self,
-        name: str,
-        query: Query,
-        *,
-        limit: int,
-        offset: int = 0,
-        score_threshold: float | None = None,
-        filter: Filter | None = None,
-        with_vectors: bool = False,
-    ) -> list[StoredPoint]:
-        kwargs = self._request(
-            query, limit=limit, offset=offset, score_threshold=score_threshold, filt=_to_client_filter(filter), with_vectors=with_vectors
-        )
-        result = self._call(f"query collection {name!r}", lambda: self.client.query_points(name, **kwargs), collection=name)
-        return [_stored(p) for p in result.points]
+    def _write_metadata(self, name: str, metadata: dict[str, Any]) -> None:
+        record = self._record(self.client.get_collection(name), name)
+        record["metadata"] = metadata
+        self.client.update_collection(name, metadata={_META_KEY: record})
 
-    def query_batch(
-        self,
-        name: str,
-        queries: Sequence[Query],
-        *,
-        limit: int,
-        offset: int = 0,
-        score_threshold: float | None = None,
-        filter: Filter | None = None,
-        with_vectors: bool = False,
-    ) -> list[list[StoredPoint]]:
-        if not queries:
-            return []
-        filt = _to_client_filter(filter)
-        requests = []
-        for q in queries:
-            kw = self._request(q, limit=limit, offset=offset, score_threshold=score_threshold, filt=filt, with_vectors=with_vectors)
-            kw["filter"] = kw.pop("query_filter")
-            kw["with_vector"] = kw.pop("with_vectors")  # QueryRequest spells it in the singular
-            requests.append(models.QueryRequest(**kw))
-        results = self._call(
-            f"query collection {name!r}", lambda: self.client.query_batch_points(name, requests=requests), collection=name
-        )
-        return [[_stored(p) for p in r.points] for r in results]
+    def _index(self, name: str, field_name: str, kind: PayloadType) -> None:
+        if self._local:  # local mode ignores payload indexes (and warns); record the wish instead
+            record = self._record(self.client.get_collection(name), name)
+            record["payload_indexes"] = {**record.get("payload_indexes", {}), field_name: kind}
+            self.client.update_collection(name, metadata={_META_KEY: record})
+            return
+        self.client.create_payload_index(name, field_name, field_schema=models.PayloadSchemaType(kind), wait=True)
+
+    # ------------------------------------------------------------------ point hooks
+
+    def _sparse(self, vector: SparseVector) -> models.SparseVector:
+        return models.SparseVector(indices=vector.indices.tolist(), values=vector.values.tolist())
+
+    def _sparse_arrays(self, value: Any) -> tuple[Any, Any] | None:
+        return (value.indices, value.values) if isinstance(value, models.SparseVector) else None
+
+    def _write(self, name: str, rows: list[tuple[str, dict[str, Any], dict[str, Any]]], insert_only: bool) -> None:
+        structs = [models.PointStruct(id=i, vector=v, payload=p) for i, v, p in rows]
+        if insert_only:
+            self.client.upsert(name, points=structs, wait=True, update_mode=models.UpdateMode.INSERT_ONLY)
+        else:
+            self.client.upsert(name, points=structs, wait=True)
+
+    def _delete_points(self, name: str, ids: list[str]) -> None:
+        self.client.delete(name, points_selector=models.PointIdsList(points=ids), wait=True)
+
+    def _count(self, name: str) -> int:
+        return int(self.client.count(name, exact=True).count)
+
+    def _retrieve(self, name: str, ids: list[str], with_vectors: bool) -> Sequence[Any]:
+        return self.client.retrieve(name, ids=ids, with_payload=True, with_vectors=with_vectors)
+
+    def _scroll(self, name: str, limit: int, offset: str | None, with_vectors: bool) -> tuple[Sequence[Any], Any]:
+        return self.client.scroll(name, limit=limit, offset=offset, with_payload=True, with_vectors=with_vectors)
+
+    def _search(self, name: str, requests: list[SearchRequest]) -> Sequence[Sequence[Any]]:
+        return [r.points for r in self.client.query_batch_points(name, requests=[_client_request(self, r) for r in requests])]
 
     def close(self) -> None:
         self.client.close()
 
+
+def _client_request(store: RemoteStore, r: SearchRequest) -> models.QueryRequest:
+    """A request in qdrant-client's model: vectors and their names travel apart."""
+
+    def vector(q: Any) -> Any:
+        return store._sparse(q.vector) if isinstance(q, SparseQuery) else [float(x) for x in q.vector]
+
+    q, prefetch, using = r.query, None, None
+    if isinstance(q, FusedQuery):
+        prefetch = [models.Prefetch(query=vector(p), using=p.using, limit=q.prefetch_limit, filter=r.filter) for p in q.prefetch]
+        query: Any = models.RrfQuery(rrf=models.Rrf(k=q.k, weights=q.weights)) if q.method == "rrf" else models.FusionQuery(fusion=models.Fusion.DBSF)
+    else:
+        query, using = vector(q), q.using
+    return models.QueryRequest(
+        query=query, using=using, prefetch=prefetch, filter=r.filter, limit=r.limit, offset=r.offset,
+        score_threshold=r.score_threshold, with_payload=True, with_vector=r.with_vectors,
+    )
+
+
+def _server_client(c: ServerConnection) -> QdrantClient:
+    """A QdrantClient for ``c``: TLS from the URL, a CA file for REST and gRPC, no version probe."""
+    extra: dict[str, Any] = {}
+    grpc_options: dict[str, Any] = {}
+    if c.tls and not c.verify:
+        extra["verify"] = False
+    elif c.tls and c.ca_cert is not None:
+        extra["verify"] = ssl.create_default_context(cafile=c.ca_cert)
+        grpc_options["root_certificates"] = Path(c.ca_cert).read_bytes()
+    try:
+        return QdrantClient(
+            url=c.url, api_key=c.api_key, prefer_grpc=c.prefer_grpc, timeout=c.timeout_s,  # type: ignore[arg-type]
+            check_compatibility=False, grpc_options=grpc_options or None, **extra,
+        )
+    except ValueError as exc:  # qdrant-client's own URL checks
+        raise ConfigError(f"cannot use server URL {c.url!r}: {exc}") from None
