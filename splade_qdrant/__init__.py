@@ -21,6 +21,7 @@ from ._version import __version__
 
 _EXPORTS = {
     "SpladeQdrant": "splade_qdrant.collection",
+    "AsyncSpladeQdrant": "splade_qdrant.aio",
     "SearchHit": "splade_qdrant.search",
     "Searcher": "splade_qdrant.search",
     "IngestReport": "splade_qdrant.ingest",
@@ -46,6 +47,7 @@ _EXPORTS = {
 __all__ = ["__version__", *sorted(_EXPORTS)]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .aio import AsyncSpladeQdrant
     from .collection import SpladeQdrant
     from .documents import Document, iter_documents
     from .encoder import MaskedLM, SpladeEncoder

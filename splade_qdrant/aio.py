@@ -1,0 +1,292 @@
+"""The asyncio API: :class:`AsyncSpladeQdrant`, the one-object API for coroutines.
+
+Design (the simplest one that is correct on every store):
+
+* Everything that touches torch or the store runs in **one worker thread** owned by the
+  object: encoders (SPLADE and dense) and store calls alike, so the event loop never waits
+  on torch, and Qdrant Edge — an in-process engine — is driven from that worker thread.
+  One thread because a torch forward pass already uses every core; a second would only
+  contend for them (and the encoders keep per-call state).
+* **Servers use the same synchronous store in that thread**, not ``AsyncQdrantClient``:
+  the network wait of a query happens off the loop either way, and one
+  :class:`~splade_qdrant.store.Store` implementation per backend keeps ingest and search on
+  a single code path (an async twin of every store call would be a second one to keep
+  congruent).
+* **Concurrent searches are batched**: ``search`` calls with the same options that arrive
+  while the worker is busy are encoded and queried together in one
+  :meth:`~splade_qdrant.search.Searcher.search_batch` call (same hits as one at a time).
+* **Cancellation leaves the store consistent**: a cancelled ``ingest`` stops reading
+  documents, lets the batches already handed to the writer finish, and only then raises
+  ``CancelledError`` — exactly the state an interrupted ingest leaves, so running the same
+  ingest again resumes it (stored documents are skipped by content hash). A cancelled
+  ``search`` just drops its result.
+
+Example:
+    >>> import asyncio
+    >>> async def main():
+    ...     async with AsyncSpladeQdrant("cran", store="./data", model="../shared/models/splade-tiny") as sq:
+    ...         await sq.ingest("../shared/datasets/cranfield/corpus.jsonl")
+    ...         hits = await asyncio.gather(*(sq.search(q) for q in ["wing lift", "heat transfer"]))
+    ...         return [h[0].id for h in hits]
+    >>> asyncio.run(main())  # doctest: +SKIP
+    ['1', '5']
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .collection import SpladeQdrant
+from .config import DEFAULT_BATCH_SIZE, DEFAULT_DOC_MAX_LENGTH, DEFAULT_QUERY_MAX_LENGTH
+from .dense import DenseEncoderLike
+from .documents import BadInput, Document, DocumentLike, iter_documents
+from .encoder import DEFAULT_LONG_DOCS, LongDocs
+from .fusion import DEFAULT_RRF_K
+from .ingest import DEFAULT_CHUNK_SIZE, DEFAULT_UPSERT_BATCH, IngestReport
+from .search import DEFAULT_LIMIT, FusionMethod, Mode, SearchHit
+from .store import Store
+from .store.base import Filter
+
+__all__ = ["AsyncSpladeQdrant"]
+
+#: Most queries one batched search call encodes together.
+MAX_BATCH = 64
+
+
+class _Stopped(Exception):
+    """Raised inside the worker's document iterator when the ingest was cancelled."""
+
+
+@dataclass
+class _Waiting:
+    query: str
+    dense_vector: Any
+    future: asyncio.Future[list[SearchHit]]
+
+
+class AsyncSpladeQdrant:
+    """Ingest into and search one collection from coroutines.
+
+    Takes exactly the arguments of :class:`~splade_qdrant.SpladeQdrant` (see there); the
+    encoders load lazily in the worker thread.
+    """
+
+    def __init__(
+        self,
+        collection: str,
+        *,
+        store: str | os.PathLike[str] | Store | None = None,
+        url: str | None = None,
+        api_key: str | None = None,
+        prefer_grpc: bool = False,
+        model: str | None = None,
+        doc_model: str | None = None,
+        query_model: str | None = None,
+        doc_max_length: int = DEFAULT_DOC_MAX_LENGTH,
+        query_max_length: int = DEFAULT_QUERY_MAX_LENGTH,
+        long_docs: LongDocs = DEFAULT_LONG_DOCS,
+        window_overlap: int | None = None,
+        doc_top_k: int | None = None,
+        doc_threshold: float | None = None,
+        query_top_k: int | None = None,
+        query_threshold: float | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        device: str | None = None,
+        half: bool = False,
+        dense_model: str | os.PathLike[str] | DenseEncoderLike | None = None,
+        allow_model_mismatch: bool = False,
+    ) -> None:
+        self.sync = SpladeQdrant(
+            collection, store=store, url=url, api_key=api_key, prefer_grpc=prefer_grpc, model=model,
+            doc_model=doc_model, query_model=query_model, doc_max_length=doc_max_length,
+            query_max_length=query_max_length, long_docs=long_docs, window_overlap=window_overlap,
+            doc_top_k=doc_top_k, doc_threshold=doc_threshold, query_top_k=query_top_k,
+            query_threshold=query_threshold, batch_size=batch_size, device=device, half=half,
+            dense_model=dense_model, allow_model_mismatch=allow_model_mismatch,
+        )
+        self.collection = collection
+        self._pool = _worker_pool()
+        self._slot: asyncio.Semaphore | None = None
+        self._waiting: dict[str, list[_Waiting]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    def _worker_slot(self) -> asyncio.Semaphore:
+        if self._slot is None:
+            self._slot = asyncio.Semaphore(1)
+        return self._slot
+
+    async def ingest(
+        self,
+        documents: Iterable[DocumentLike] | str | os.PathLike[str],
+        *,
+        store_text: bool = False,
+        insert_only: bool = False,
+        skip_unchanged: bool = True,
+        skip_bad: bool = False,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        upsert_batch: int = DEFAULT_UPSERT_BATCH,
+        optimize: bool = True,
+    ) -> IngestReport:
+        """Encode and upsert documents (see :func:`splade_qdrant.ingest.ingest`), in the worker thread.
+
+        Documents are read in the worker thread too (a synchronous iterable or a file). On
+        cancellation, the batches already encoded are written before ``CancelledError``
+        propagates; rerun the same ingest to resume.
+        """
+        stop = threading.Event()
+        bad: list[BadInput] = []
+
+        def stoppable() -> Iterator[Document]:
+            for doc in iter_documents(documents, skip_bad=skip_bad, bad=bad):
+                if stop.is_set():
+                    raise _Stopped
+                yield doc
+
+        def work() -> IngestReport:
+            report = self.sync.ingest(
+                stoppable(), store_text=store_text, insert_only=insert_only, skip_unchanged=skip_unchanged,
+                skip_bad=skip_bad, chunk_size=chunk_size, upsert_batch=upsert_batch, optimize=optimize,
+                show_progress=False,
+            )
+            report.bad[:0] = bad
+            return report
+
+        async with self._worker_slot():
+            future = asyncio.ensure_future(self._run(work))
+            try:
+                return await asyncio.shield(future)
+            except asyncio.CancelledError:
+                stop.set()
+                with contextlib.suppress(_Stopped):
+                    await future  # the writer flushes what was handed to it; the store is consistent
+                raise
+
+    async def search(
+        self,
+        query: str,
+        *,
+        limit: int = DEFAULT_LIMIT,
+        offset: int = 0,
+        score_threshold: float | None = None,
+        filter: Filter | None = None,
+        mode: Mode = "sparse",
+        fusion: FusionMethod = "rrf",
+        rrf_k: int = DEFAULT_RRF_K,
+        weights: Sequence[float] | None = None,
+        prefetch_limit: int | None = None,
+        explain: bool = False,
+        breakdown: bool = False,
+        dense_vector: Any = None,
+    ) -> list[SearchHit]:
+        """Search one query (options as in :meth:`Searcher.search_batch`); concurrent calls
+        with the same options are encoded and searched together."""
+        if not isinstance(query, str):
+            raise TypeError(f"query must be a string, got {type(query).__name__}")
+        options = {
+            "limit": limit, "offset": offset, "score_threshold": score_threshold, "filter": filter, "mode": mode,
+            "fusion": fusion, "rrf_k": rrf_k, "weights": None if weights is None else tuple(weights),
+            "prefetch_limit": prefetch_limit, "explain": explain, "breakdown": breakdown,
+        }
+        key = repr((sorted(options.items(), key=lambda kv: kv[0]), dense_vector is not None))
+        future: asyncio.Future[list[SearchHit]] = asyncio.get_running_loop().create_future()
+        queue = self._waiting.setdefault(key, [])
+        queue.append(_Waiting(query, dense_vector, future))
+        if len(queue) == 1:
+            task = asyncio.ensure_future(self._flush(key, options))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return await future
+
+    async def _flush(self, key: str, options: dict[str, Any]) -> None:
+        """Search every waiting query with this key, up to :data:`MAX_BATCH` per call, once the worker is free."""
+        while self._waiting.get(key):
+            async with self._worker_slot():
+                waiting = self._waiting.get(key, [])
+                batch, rest = waiting[:MAX_BATCH], waiting[MAX_BATCH:]
+                if rest:
+                    self._waiting[key] = rest
+                else:
+                    self._waiting.pop(key, None)
+                batch = [w for w in batch if not w.future.done()]  # cancelled meanwhile
+                if not batch:
+                    continue
+                vectors = [w.dense_vector for w in batch] if batch[0].dense_vector is not None else None
+                try:
+                    results = await self._run(self._search_batch, [w.query for w in batch], options, vectors)
+                except Exception as exc:  # noqa: BLE001 — handed to every caller of the batch
+                    for w in batch:
+                        if not w.future.done():
+                            w.future.set_exception(exc)
+                    continue
+                for w, hits in zip(batch, results):
+                    if not w.future.done():
+                        w.future.set_result(hits)
+
+    def _search_batch(self, queries: list[str], options: dict[str, Any], vectors: list[Any] | None) -> list[list[SearchHit]]:
+        return self.sync.searcher.search_batch(queries, dense_vectors=vectors, **options)
+
+    async def search_batch(
+        self,
+        queries: Sequence[str],
+        *,
+        limit: int = DEFAULT_LIMIT,
+        offset: int = 0,
+        score_threshold: float | None = None,
+        filter: Filter | None = None,
+        mode: Mode = "sparse",
+        fusion: FusionMethod = "rrf",
+        rrf_k: int = DEFAULT_RRF_K,
+        weights: Sequence[float] | None = None,
+        prefetch_limit: int | None = None,
+        explain: bool = False,
+        breakdown: bool = False,
+        dense_vectors: Sequence[Any] | None = None,
+    ) -> list[list[SearchHit]]:
+        """Search several queries in one call (see :meth:`Searcher.search_batch`)."""
+        if isinstance(queries, str):
+            raise TypeError("search_batch expects a list of query strings; use search() for one")
+        options = {
+            "limit": limit, "offset": offset, "score_threshold": score_threshold, "filter": filter, "mode": mode,
+            "fusion": fusion, "rrf_k": rrf_k, "weights": weights, "prefetch_limit": prefetch_limit,
+            "explain": explain, "breakdown": breakdown,
+        }
+        async with self._worker_slot():
+            result: list[list[SearchHit]] = await self._run(
+                self._search_batch, list(queries), options, None if dense_vectors is None else list(dense_vectors)
+            )
+        return result
+
+    async def info(self) -> dict[str, Any]:
+        """Point count, vector configuration and encoder fingerprint."""
+        async with self._worker_slot():
+            result: dict[str, Any] = await self._run(self.sync.info)
+        return result
+
+    async def close(self) -> None:
+        """Wait for the searches in flight, close the store and stop the worker thread."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        async with self._worker_slot():
+            await self._run(self.sync.close)
+        self._pool.shutdown(wait=False)
+
+    async def __aenter__(self) -> AsyncSpladeQdrant:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+def _worker_pool() -> Any:
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="splade-qdrant-async")
