@@ -20,6 +20,7 @@ from typing import Literal
 __all__ = [
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_DOC_MAX_LENGTH",
+    "DEFAULT_LIMIT",
     "DEFAULT_LONG_DOCS",
     "DEFAULT_MODEL",
     "DEFAULT_QUERY_MAX_LENGTH",
@@ -66,6 +67,8 @@ DEFAULT_BATCH_SIZE = 32
 #: Name of the sparse vector inside each point.
 DEFAULT_SPARSE_VECTOR = "splade"
 DEFAULT_STORE_DIR = "./splade_qdrant_data"
+#: Hits per query when no limit is given.
+DEFAULT_LIMIT = 10
 
 ENV_MODEL = "SPLADE_QDRANT_MODEL"
 ENV_STORE = "SPLADE_QDRANT_STORE"

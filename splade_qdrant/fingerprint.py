@@ -24,9 +24,10 @@ from typing import Any
 from ._version import __version__
 from .errors import FingerprintMismatchError
 
-__all__ = ["build", "check_documents", "check_query_model", "is_chunked", "recorded_query_model"]
+__all__ = ["build", "check_documents", "check_query_model", "check_query_settings", "is_chunked", "recorded_query_model", "same_model"]
 
-FINGERPRINT_KEY = "encoder"
+#: The settings key holding a model's content digest (see :func:`splade_qdrant.models.model_digest`).
+DIGEST_KEY = "model_sha256"
 
 
 def build(
@@ -44,8 +45,27 @@ def build(
     }
 
 
+def same_model(recorded: Mapping[str, Any], given: Mapping[str, Any]) -> bool:
+    """Whether two encoder settings name the same model.
+
+    By content digest when both have one (a copied or moved model is the same model), else
+    by the recorded id or path (collections built before digests were recorded).
+
+    >>> same_model({"model": "/a/m", "model_sha256": "x"}, {"model": "/b/m", "model_sha256": "x"})
+    True
+    >>> same_model({"model": "/a/m"}, {"model": "/b/m", "model_sha256": "x"})
+    False
+    """
+    if recorded.get(DIGEST_KEY) and given.get(DIGEST_KEY):
+        return bool(recorded[DIGEST_KEY] == given[DIGEST_KEY])
+    return str(recorded.get("model", "")) == str(given.get("model", ""))
+
+
 def _diff(recorded: Mapping[str, Any], given: Mapping[str, Any]) -> tuple[str, str] | None:
-    keys = [k for k in sorted(set(recorded) | set(given)) if recorded.get(k) != given.get(k)]
+    model_keys = {"model", DIGEST_KEY}
+    keys = [k for k in sorted(set(recorded) | set(given)) if k not in model_keys and recorded.get(k) != given.get(k)]
+    if not same_model(recorded, given):
+        keys.insert(0, "model")
     if not keys:
         return None
     was = ", ".join(f"{k}={recorded.get(k)!r}" for k in keys)
@@ -75,12 +95,30 @@ def is_chunked(recorded: Mapping[str, Any]) -> bool:
     return (recorded.get("document") or {}).get("long_docs") == "chunk"
 
 
-def check_query_model(recorded: Mapping[str, Any], model_label: str, *, collection: str) -> None:
-    """Refuse a query encoder other than the recorded one."""
-    was = str((recorded.get("query") or {}).get("model", ""))
-    if was and was != model_label:
+def check_query_model(recorded: Mapping[str, Any], query_settings: Mapping[str, Any], *, collection: str) -> None:
+    """Refuse a query encoder other than the recorded one (compared by content digest when
+    both record one, so a moved or copied model passes; else by id or path)."""
+    was = recorded.get("query") or {}
+    if was.get("model") and not same_model(was, query_settings):
         raise FingerprintMismatchError(
-            f"collection {collection!r} was built for query encoder {was!r}, not {model_label!r}; "
+            f"collection {collection!r} was built for query encoder {was.get('model')!r}, not {query_settings.get('model')!r}; "
             "omit the query model to use the recorded one, or pass allow_model_mismatch=True "
-            "(--allow-model-mismatch) if the model only moved"
+            "(--allow-model-mismatch) to search with another model anyway"
+        )
+
+
+def check_query_settings(recorded: Mapping[str, Any], query_settings: Mapping[str, Any], *, collection: str) -> None:
+    """Refuse a query encoder whose max length or pruning differs from the recorded one
+    (search encodes queries as the collection recorded)."""
+    was = recorded.get("query") or {}
+    if not was:
+        return
+    keys = [k for k in ("max_length", "top_k", "threshold") if k in was and was.get(k) != query_settings.get(k)]
+    if keys:
+        raise FingerprintMismatchError(
+            f"collection {collection!r} encodes queries with "
+            + ", ".join(f"{k}={was.get(k)!r}" for k in keys)
+            + ", not "
+            + ", ".join(f"{k}={query_settings.get(k)!r}" for k in keys)
+            + "; use an encoder with the recorded settings (or omit the query options)"
         )

@@ -33,13 +33,25 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .config import DEFAULT_BATCH_SIZE, DEFAULT_DOC_MAX_LENGTH, DEFAULT_LONG_DOCS, DEFAULT_QUERY_MAX_LENGTH, LONG_DOCS_MODES, LongDocs
+from .config import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_DOC_MAX_LENGTH,
+    DEFAULT_LONG_DOCS,
+    DEFAULT_QUERY_MAX_LENGTH,
+    LONG_DOCS_MODES,
+    LongDocs,
+)
 from .errors import ConfigError, FingerprintMismatchError
 
-__all__ = ["QUERY_SETTINGS", "EncoderOptions", "check_device_name", "check_int", "check_number", "resolve_query_settings"]
+__all__ = ["MAX_PAGE", "MAX_RRF_K", "QUERY_SETTINGS", "EncoderOptions", "check_device_name", "check_int", "check_number", "check_search_options", "resolve_query_settings"]
 
 #: Query-encoder settings the fingerprint records and search must use.
 QUERY_SETTINGS = ("max_length", "top_k", "threshold")
+
+#: Largest ``limit + offset`` (and prefetch limit) a search accepts.
+MAX_PAGE = 1_000_000
+#: Largest RRF constant accepted (far beyond where the fused ranking stops depending on it).
+MAX_RRF_K = 1_000_000
 
 _DEVICE = re.compile(r"^(cpu|mps|cuda(:\d+)?)$")
 
@@ -76,6 +88,44 @@ def check_device_name(device: Any) -> None:
     """
     if device is not None and (not isinstance(device, str) or not _DEVICE.match(device)):
         raise ConfigError(f"device must be cpu, cuda, cuda:N or mps, got {device!r}")
+
+
+def check_search_options(
+    *,
+    limit: Any,
+    offset: Any = 0,
+    score_threshold: Any = None,
+    prefetch_limit: Any = None,
+    fusion: Any = "rrf",
+    rrf_k: Any = 60,
+    weights: Any = None,
+) -> None:
+    """Raise ConfigError, saying what is expected, for a search option out of range (no torch, no store).
+
+    >>> check_search_options(limit=10, weights=[0, 0])
+    Traceback (most recent call last):
+    ...
+    splade_qdrant.errors.ConfigError: weights must not all be 0 (every score would be 0), got [0, 0]
+    """
+    check_int("limit", limit, minimum=1, maximum=MAX_PAGE)
+    check_int("offset", offset, minimum=0, maximum=MAX_PAGE)
+    if limit + offset > MAX_PAGE:
+        raise ConfigError(f"limit + offset must be at most {MAX_PAGE}, got {limit} + {offset}")
+    check_int("prefetch_limit", prefetch_limit, minimum=1, maximum=MAX_PAGE, optional=True)
+    check_number("score_threshold", score_threshold, optional=True)
+    if fusion not in ("rrf", "dbsf"):
+        raise ConfigError(f"fusion must be rrf or dbsf, got {fusion!r}")
+    check_int("rrf_k", rrf_k, minimum=0, maximum=MAX_RRF_K)
+    if weights is None:
+        return
+    if fusion != "rrf":
+        raise ConfigError("weights apply to RRF fusion (fusion='rrf')")
+    if isinstance(weights, (str, bytes)) or not isinstance(weights, (list, tuple)) or len(weights) != 2:
+        raise ConfigError(f"weights take two numbers (sparse, dense), got {weights!r}")
+    for w in weights:
+        check_number("each weight", w, minimum=0)
+    if not any(weights):
+        raise ConfigError(f"weights must not all be 0 (every score would be 0), got {list(weights)}")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -16,7 +16,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .config import DEFAULT_BATCH_SIZE, DEFAULT_DOC_MAX_LENGTH, DEFAULT_LONG_DOCS, DEFAULT_MODEL, ENV_MODEL, LongDocs, env_or, resolve_preset
+from .config import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_DOC_MAX_LENGTH,
+    DEFAULT_LONG_DOCS,
+    DEFAULT_MODEL,
+    ENV_MODEL,
+    LongDocs,
+    env_or,
+    resolve_preset,
+)
 from .encoder import MaskedLM, SpladeEncoder
 from .errors import ConfigError
 from .models import ModelLocation, locate, max_positions

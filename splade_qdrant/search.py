@@ -19,24 +19,43 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
 from . import fingerprint
+from .config import DEFAULT_LIMIT
 from .dense import DenseEncoder, DenseEncoderLike, check_dense_vector
 from .encoder import SpladeEncoder
-from .errors import ConfigError
+from .errors import ConfigError, InputError
 from .explain import ScoreBreakdown, TermMatch, explain_match
 from .fusion import DEFAULT_RRF_K, engine_rrf_k
+from .options import (
+    MAX_PAGE,
+    check_device_name,
+    check_int,
+    check_number,
+    check_search_options,
+    resolve_query_settings,
+)
 from .sparse import SparseVector
-from .store.base import DenseQuery, Filter, FusedQuery, Query, SparseQuery, Store, StoredPoint
+from .store.base import (
+    DenseQuery,
+    Filter,
+    FusedQuery,
+    Query,
+    SparseQuery,
+    Store,
+    StoredPoint,
+)
 
-__all__ = ["FusionMethod", "Mode", "SearchHit", "Searcher"]
+__all__ = ["DEFAULT_LIMIT", "DEFAULT_RRF_K", "MAX_PAGE", "FusionMethod", "Mode", "SearchHit", "Searcher", "is_searchable"]
 
-DEFAULT_LIMIT = 10
+logger = logging.getLogger(__name__)
+
 #: Each side of a hybrid query fetches max(PREFETCH_FACTOR × (limit + offset), MIN_PREFETCH).
 PREFETCH_FACTOR = 4
 MIN_PREFETCH = 100
@@ -96,26 +115,39 @@ class Searcher:
         query_encoder: SpladeEncoder | None = None,
         query_model: str | None = None,
         query_max_length: int | None = None,
+        query_top_k: int | None = None,
+        query_threshold: float | None = None,
         dense_encoder: DenseEncoderLike | None = None,
         device: str | None = None,
+        half: bool = False,
         allow_model_mismatch: bool = False,
     ) -> None:
         if query_encoder is not None and query_model is not None:
             raise ConfigError("give query_encoder or query_model, not both")
+        check_device_name(device)
         self.store = store
         self.collection = collection
         self.spec = store.spec(collection)
         recorded = self.spec.metadata
-        recorded_model, recorded_len = fingerprint.recorded_query_model(recorded)
+        given = {"max_length": query_max_length, "top_k": query_top_k, "threshold": query_threshold}
+        for key, value in given.items():
+            if key == "threshold":
+                check_number(f"query_{key}", value, minimum=0, optional=True)
+            else:
+                check_int(f"query_{key}", value, minimum=1, optional=True)
+        settings = resolve_query_settings(recorded.get("query"), given)
         if query_encoder is None:
-            model = query_model or recorded_model
+            model = query_model or fingerprint.recorded_query_model(recorded)[0]
             if not model:
                 raise ConfigError(f"collection {collection!r} records no query encoder; pass query_model")
             query_encoder = SpladeEncoder.from_pretrained(
-                model, side="query", device=device, max_length=query_max_length or recorded_len, long_docs="truncate"
+                model, side="query", device=device, half=half, max_length=settings["max_length"], top_k=settings["top_k"],
+                threshold=settings["threshold"], long_docs="truncate",
             )
+        else:
+            fingerprint.check_query_settings(recorded, query_encoder.settings(), collection=collection)
         if not allow_model_mismatch:
-            fingerprint.check_query_model(recorded, query_encoder.name, collection=collection)
+            fingerprint.check_query_model(recorded, query_encoder.settings(), collection=collection)
         self.encoder = query_encoder
         self._dense = dense_encoder
         self._device = device
@@ -138,8 +170,18 @@ class Searcher:
         return self._dense
 
     def encode(self, queries: Sequence[str]) -> list[SparseVector]:
-        """SPLADE query vectors for texts."""
-        return self.encoder.encode(list(queries))
+        """SPLADE query vectors for texts; logs a warning when a query was longer than the
+        query encoder's window and was truncated (the collection's recorded query max length)."""
+        before = self.encoder.long_texts
+        vectors = self.encoder.encode(list(queries))
+        truncated = self.encoder.long_texts - before
+        if truncated > 0:
+            logger.warning(
+                "%d of %d queries were longer than the query encoder's %d tokens (query max_length recorded by collection %r) "
+                "and were truncated",
+                truncated, len(queries), self.encoder.max_length, self.collection,
+            )
+        return vectors
 
     def _dense_vectors(self, queries: Sequence[str], given: Sequence[Any] | None) -> list[np.ndarray]:
         if self.spec.dense is None:
@@ -184,20 +226,34 @@ class Searcher:
             breakdown: attach each side's rank and score (hybrid).
             dense_vectors: caller-computed dense query vectors instead of the dense encoder.
         """
-        if isinstance(queries, str):
-            raise TypeError("search_batch expects a list of query strings; use search() for one")
-        if limit < 1 or offset < 0:
-            raise ConfigError(f"limit must be >= 1 and offset >= 0, got limit={limit}, offset={offset}")
+        queries = _check_queries(queries)
+        check_search_options(limit=limit, offset=offset, score_threshold=score_threshold, prefetch_limit=prefetch_limit,
+                             fusion=fusion, rrf_k=rrf_k, weights=weights)
         if mode not in ("sparse", "dense", "hybrid"):
             raise ConfigError(f"mode must be sparse, dense or hybrid, got {mode!r}")
-        if fusion not in ("rrf", "dbsf"):
-            raise ConfigError(f"fusion must be rrf or dbsf, got {fusion!r}")
         if breakdown and mode != "hybrid":
             raise ConfigError("breakdown applies to hybrid search (mode='hybrid')")
-        if weights is not None and (len(weights) != 2 or fusion != "rrf"):
-            raise ConfigError("weights take two numbers (sparse, dense) and apply to RRF")
-        if not queries:
-            return []
+        filter = _normalise_filter(filter)
+        if dense_vectors is not None and len(dense_vectors) != len(queries):
+            raise ConfigError(f"got {len(dense_vectors)} dense vectors for {len(queries)} queries")
+        keep = [i for i, q in enumerate(queries) if is_searchable(q) or (mode == "dense" and dense_vectors is not None)]
+        if len(keep) < len(queries):
+            logger.warning(
+                "%d of %d queries have no letters or digits (empty, whitespace or punctuation only): no hits for them",
+                len(queries) - len(keep), len(queries),
+            )
+        if not keep:
+            return [[] for _ in queries]
+        if len(keep) < len(queries):
+            kept = self.search_batch(
+                [queries[i] for i in keep], limit=limit, offset=offset, score_threshold=score_threshold, filter=filter,
+                mode=mode, fusion=fusion, rrf_k=rrf_k, weights=weights, prefetch_limit=prefetch_limit, explain=explain,
+                breakdown=breakdown, dense_vectors=None if dense_vectors is None else [dense_vectors[i] for i in keep],
+            )
+            out: list[list[SearchHit]] = [[] for _ in queries]
+            for i, hits in zip(keep, kept):
+                out[i] = hits
+            return out
         sparse = self.encode(queries) if mode != "dense" or explain else None
         dense = self._dense_vectors(queries, dense_vectors) if mode != "sparse" else None
         pl = prefetch_limit or max(PREFETCH_FACTOR * (limit + offset), MIN_PREFETCH)
@@ -278,9 +334,38 @@ class Searcher:
         ``dense_vector`` is a caller-computed dense query vector (dense/hybrid modes).
         """
         if not isinstance(query, str):
-            raise TypeError(f"query must be a string, got {type(query).__name__}")
+            raise InputError(f"query must be a string, got {type(query).__name__}: {query!r:.60}")
         vectors = None if dense_vector is None else [dense_vector]
         return self.search_batch([query], dense_vectors=vectors, **options)[0]
+
+
+def is_searchable(query: str) -> bool:
+    """True if ``query`` has a letter or digit (empty, whitespace and punctuation-only queries
+    would otherwise return arbitrary hits).
+
+    >>> is_searchable("wing flow"), is_searchable("  ?! "), is_searchable("")
+    (True, False, False)
+    """
+    return any(ch.isalnum() for ch in query)
+
+
+def _check_queries(queries: Any) -> list[str]:
+    if isinstance(queries, str) or not isinstance(queries, Sequence):
+        raise InputError(f"search_batch expects a list of query strings (use search() for one), got {type(queries).__name__}")
+    for i, q in enumerate(queries):
+        if not isinstance(q, str):
+            raise InputError(f"query {i} must be a string, got {type(q).__name__}: {q!r:.60}")
+    return list(queries)
+
+
+def _normalise_filter(filt: Filter | None) -> Filter | None:
+    """``doc_id`` is always stored as a string: integer ids in a simple filter compare as strings."""
+    if not isinstance(filt, Mapping) or "doc_id" not in filt:
+        return filt
+    value = filt["doc_id"]
+    as_str = (lambda v: str(v) if isinstance(v, int) and not isinstance(v, bool) else v)
+    fixed = [as_str(v) for v in value] if isinstance(value, (list, tuple)) else as_str(value)
+    return {**filt, "doc_id": fixed}
 
 
 def _first_per_document(rows: Sequence[StoredPoint]) -> list[StoredPoint]:

@@ -7,7 +7,13 @@ import json
 import sys
 from typing import Any
 
-from ._common import encoders_from_args, model_options, parse_weights, store_options
+from ._common import (
+    encoders_from_args,
+    fusion_options,
+    model_options,
+    parse_weights,
+    store_options,
+)
 
 __all__ = ["register", "run"]
 
@@ -22,9 +28,7 @@ def register(sub: Any) -> None:
     p.add_argument("--ingest", action="store_true", help="ingest corpus.jsonl first if the collection does not exist")
     p.add_argument("--mode", choices=("sparse", "dense", "hybrid", "all"), default="sparse", help="what to evaluate (default %(default)s; all = what the collection supports)")
     p.add_argument("--sweep", action="store_true", help="hybrid tuning: RRF k in {2,10,60}, weightings, DBSF, each side alone")
-    p.add_argument("--fusion", choices=("rrf", "dbsf"), default="rrf", help="hybrid fusion (default %(default)s)")
-    p.add_argument("--rrf-k", type=int, default=60, help="RRF constant, ranks from 1 (default %(default)s)")
-    p.add_argument("--weights", metavar="S,D", help="RRF weights of the sparse and dense sides")
+    fusion_options(p)
     p.add_argument("--limit", type=int, default=100, help="hits per query (default %(default)s; >= 1000 adds R@1000)")
     p.add_argument("--run-file", metavar="PATH", help="write the run(s) in TREC format")
     p.add_argument("--json", action="store_true", help="print metrics as JSON")
