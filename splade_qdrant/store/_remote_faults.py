@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import enum
 import json
+import ssl
+from collections.abc import Iterator
 
 import grpc
 import httpx
@@ -33,6 +35,7 @@ class Fault(enum.Enum):
 
     TRANSIENT = "may succeed if tried again (connection, timeout, 429, 5xx)"
     AUTH = "credentials refused (401, 403)"
+    TLS = "the TLS handshake failed (certificate not trusted, wrong host name, not a TLS server)"
     NOT_FOUND = "no such collection (404)"
     CONFLICT = "already exists (409)"
     REFUSED = "the server refused the request (other 4xx)"
@@ -85,10 +88,22 @@ def _by_type(exc: BaseException) -> Fault | None:
     return None
 
 
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and the exceptions it was raised from or during (httpx wraps httpcore wraps ssl)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
 def classify(exc: BaseException) -> Fault:
     """The fault behind ``exc``, by its type, HTTP status or gRPC status code."""
     if isinstance(exc, ResponseHandlingException):
         return classify(exc.source)
+    if any(isinstance(e, ssl.SSLError) for e in _chain(exc)):
+        return Fault.TLS
     if isinstance(exc, UnexpectedResponse):
         code = exc.status_code
         if code is None:

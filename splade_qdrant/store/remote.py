@@ -159,6 +159,11 @@ class RemoteStore(Store):
                 f"cannot {action}: {self._where} refused the credentials ({why}); check --api-key / QDRANT_API_KEY "
                 "and that the key may access this collection"
             )
+        if fault is Fault.TLS:
+            return StoreUnavailableError(
+                f"cannot {action}: the TLS handshake with {self._where} failed ({why}); for a private CA pass "
+                "--ca-cert FILE (SPLADE_QDRANT_CA_CERT), or --no-tls-verify for a test server"
+            )
         if collection is not None and (fault is Fault.NOT_FOUND or (fault is Fault.LOCAL and not self._exists(collection))):
             return self._not_found(collection)
         if fault is Fault.CONFLICT and collection is not None:
