@@ -1,0 +1,54 @@
+"""Property-based requests generated from the OpenAPI schema: the service never answers 5xx,
+and its answers match the schema it publishes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+schemathesis = pytest.importorskip("schemathesis", reason="the schema test needs schemathesis (dev extra)")
+
+from hypothesis import HealthCheck, Phase, settings  # noqa: E402
+from schemathesis.checks import not_a_server_error  # noqa: E402
+from schemathesis.specs.openapi.checks import (  # noqa: E402
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from splade_qdrant.service import create_app  # noqa: E402
+
+from .conftest import LiveServer, make_settings  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def live_url(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, cranfield_corpus: list[dict[str, Any]]) -> Iterator[str]:
+    import httpx
+
+    store = tmp_path_factory.mktemp("schema-store")
+    with LiveServer(create_app(make_settings(store, collection="cran", model=str(tiny_model_dir), max_limit=200))) as server:
+        r = httpx.post(f"{server.url}/documents", json={"documents": cranfield_corpus[:30]}, timeout=300)
+        assert r.status_code == 200, r.text
+        yield server.url
+
+
+@pytest.fixture(scope="module")
+def api_schema(live_url: str) -> Any:
+    return schemathesis.openapi.from_url(f"{live_url}/openapi.json")
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+@schema.parametrize()
+@settings(max_examples=12, deadline=None, derandomize=True, phases=[Phase.explicit, Phase.generate],
+          suppress_health_check=list(HealthCheck))
+def test_no_server_error(case: Any) -> None:
+    case.call_and_validate(
+        checks=[not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance], timeout=120
+    )
