@@ -6,6 +6,7 @@ in-process ``:memory:`` mode. Every test in the first part runs on both and must
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import uuid
@@ -69,13 +70,24 @@ def ranked(points: list[StoredPoint]) -> list[tuple[str, float]]:
 
 
 def open_backend(kind: str, root: Path) -> Store:
+    if kind == "server":
+        return open_store(url=os.environ["QDRANT_URL"])
     return open_store(root / "store") if kind == "edge" else open_store(":memory:")
 
 
-@pytest.fixture(params=["edge", "memory"])
+@pytest.fixture(params=["edge", "memory", pytest.param("server", marks=pytest.mark.server)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """Each backend; ``server`` runs against an empty, disposable Qdrant at QDRANT_URL (skipped without it)."""
+    if request.param == "server" and not os.environ.get("QDRANT_URL"):
+        pytest.skip("set QDRANT_URL to an empty, disposable Qdrant server to run the congruence tests against it")
     s = open_backend(request.param, tmp_path)
+    if request.param == "server" and s.list_collections():
+        s.close()
+        pytest.skip("the server at QDRANT_URL has collections; the congruence tests need an empty one")
     yield s
+    if request.param == "server":
+        for name in s.list_collections():
+            s.delete_collection(name)
     s.close()
 
 
@@ -497,6 +509,9 @@ def test_server_options_are_refused_on_edge_and_recorded_on_qdrant_client(store:
         assert not store.collection_exists("s")
         store.create_collection("s", spec.without_server_options())
         assert store.spec("s").server is None
+    elif isinstance(store, RemoteStore) and store.connection is not None:  # a real server reports what it made
+        store.create_collection("s", spec)
+        assert store.spec("s").server.shards == 6  # type: ignore[union-attr]
     else:
         store.create_collection("s", spec)
         assert store.spec("s").server == options
