@@ -2,7 +2,9 @@
 
 A document has an id (``_id`` or ``id``; strings or integers), a ``text`` and an optional
 ``title``; the encoded text is ``title + " " + text`` (just ``text`` when the title is empty).
-Every other field becomes payload. Problems raise :class:`~splade_qdrant.errors.InputError`
+Every other field becomes payload (``id`` too, when ``_id`` is the document id). Files may be
+gzip, bzip2 or (with the ``zstandard`` package) zstd compressed; :func:`check_source` reads
+the first line before anything else happens and says what is expected of a JSON array or CSV. Problems raise :class:`~splade_qdrant.errors.InputError`
 naming the file, the line and the document id — or, with ``skip_bad=True``, are recorded in
 a :class:`BadInput` list and the line is skipped.
 
@@ -24,6 +26,8 @@ Example:
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import hashlib
 import json
 import math
@@ -32,11 +36,13 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .errors import InputError
 
-__all__ = ["BadInput", "Document", "DocumentLike", "content_hash", "count_lines", "iter_documents", "read_jsonl"]
+__all__ = [
+    "BadInput", "Document", "DocumentLike", "check_source", "content_hash", "count_lines", "iter_documents", "open_source", "read_jsonl",
+]
 
 RESERVED_KEYS = frozenset({"doc_id", "content_hash", "text", "chunk"})
 #: Input field holding a caller-supplied dense vector (not stored in the payload).
@@ -124,7 +130,8 @@ def _check_json_value(value: Any, path: str) -> None:
 
 
 def _from_mapping(obj: Mapping[str, Any], source: str, line: int | None) -> Document:
-    raw_id = next((obj[k] for k in _ID_KEYS if k in obj), None)
+    id_key = next((k for k in _ID_KEYS if k in obj), None)
+    raw_id = None if id_key is None else obj[id_key]
     if raw_id is None or isinstance(raw_id, bool) or not isinstance(raw_id, (str, int)) or str(raw_id) == "":
         raise InputError("missing or invalid document id: give '_id' or 'id' as a non-empty string or integer", source=source, line=line)
     doc_id = str(raw_id)
@@ -144,8 +151,8 @@ def _from_mapping(obj: Mapping[str, Any], source: str, line: int | None) -> Docu
     for key, value in obj.items():
         if not isinstance(key, str) or _unencodable(key):
             raise InputError(f"payload field names must be strings, got {key!r}", source=source, line=line, doc_id=doc_id)
-        if key in _ID_KEYS or key == "text" or key == DENSE_FIELD:
-            continue
+        if key == id_key or key == "text" or key == DENSE_FIELD:
+            continue  # ('id' beside '_id' is an ordinary payload field)
         if key in RESERVED_KEYS:
             raise InputError(f"field {key!r} is reserved by splade_qdrant; rename it", source=source, line=line, doc_id=doc_id)
         try:
@@ -223,14 +230,89 @@ def iter_documents(
         yield doc
 
 
-def _safe_file(path: str | os.PathLike[str], skip_bad: bool) -> Iterator[Document | InputError]:
-    """Like :func:`read_jsonl`, but yields line errors instead of raising when ``skip_bad``."""
+_MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\x28\xb5\x2f\xfd", "zstd"))
+_EXPECTED = "expected JSONL: one JSON object per line, with '_id' or 'id' and 'text'"
+
+
+def open_source(path: str | os.PathLike[str]) -> IO[bytes]:
+    """The file at ``path`` opened for reading bytes, decompressed if it is gzip, bzip2 or zstd
+    (recognised by its first bytes, whatever its name).
+
+    Raises:
+        InputError: missing, not a file, unreadable, or zstd without the ``zstandard`` package.
+    """
     source = os.fspath(path)
     p = Path(path)
     if not p.is_file():
         raise InputError(f"file not found: {source}" if not p.exists() else f"not a file: {source}")
-    with p.open("rb") as fh:
-        for line_no, raw in enumerate(fh, start=1):
+    try:
+        raw = p.open("rb")
+    except OSError as exc:
+        raise InputError(f"cannot read {source}: {exc.strerror or exc}") from None
+    head = raw.read(4)
+    raw.seek(0)
+    kind = next((name for magic, name in _MAGIC if head.startswith(magic)), None)
+    if kind == "gzip":
+        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+    if kind == "bzip2":
+        return bz2.BZ2File(raw, mode="rb")  # type: ignore[return-value]
+    if kind == "zstd":
+        try:
+            import zstandard
+        except ImportError:
+            raw.close()
+            raise InputError(f"{source} is zstd-compressed: install the zstandard package, or decompress it (zstd -d)") from None
+        return zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)  # type: ignore[no-any-return]
+    return raw
+
+
+def check_source(path: str | os.PathLike[str], *, skip_bad: bool = False) -> None:
+    """Check an input file before anything is loaded or created: it exists, can be read, has a
+    non-blank line, and is JSONL (a JSON array or CSV file gets a message saying what is
+    expected and how to convert it). Without ``skip_bad`` the first line must parse too.
+
+    Raises:
+        InputError: with the reason.
+    """
+    source = os.fspath(path)
+    try:
+        with open_source(path) as fh:
+            for line_no, raw in enumerate(fh, start=1):
+                if raw.strip():
+                    break
+            else:
+                raise InputError(f"{source} is empty: {_EXPECTED}")
+    except (OSError, EOFError, ValueError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(f"cannot read {source}: {exc}") from None
+    first = raw.lstrip(b"\xef\xbb\xbf").strip()
+    if first.startswith(b"["):
+        raise InputError(
+            f"{_EXPECTED}; {source} looks like a JSON array: convert it with jq -c '.[]' {source} > corpus.jsonl", source=source, line=line_no
+        )
+    if not first.startswith(b"{") and (b"," in first or b"\t" in first):
+        raise InputError(f"{_EXPECTED}; {source} looks like CSV or TSV: write one JSON object per row", source=source, line=line_no)
+    if not skip_bad:
+        try:
+            _parse_line(raw, source, line_no)
+        except InputError as err:
+            raise InputError(f"{err.reason} ({_EXPECTED})", source=source, line=line_no, doc_id=err.doc_id) from None
+
+
+def _safe_file(path: str | os.PathLike[str], skip_bad: bool) -> Iterator[Document | InputError]:
+    """Like :func:`read_jsonl`, but yields line errors instead of raising when ``skip_bad``."""
+    source = os.fspath(path)
+    with open_source(path) as fh:
+        lines = enumerate(fh, start=1)
+        line_no = 0
+        while True:
+            try:
+                line_no, raw = next(lines)
+            except StopIteration:
+                return
+            except (OSError, EOFError) as exc:  # a corrupt or truncated compressed file
+                raise InputError(f"cannot read {source} after line {line_no}: {exc}") from None
             if not raw.strip():
                 continue
             try:
@@ -285,7 +367,7 @@ def _safe_items(items: Iterable[DocumentLike], skip_bad: bool) -> Iterator[Docum
 def count_lines(path: str | os.PathLike[str]) -> int:
     """Number of non-empty lines (for progress bars); 0 if the file cannot be read."""
     try:
-        with open(path, "rb") as fh:
+        with open_source(path) as fh:
             return sum(1 for raw in fh if raw.strip())
-    except OSError:
+    except (OSError, EOFError, ValueError):
         return 0

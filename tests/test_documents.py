@@ -54,7 +54,7 @@ def test_underscore_id_wins_over_id(tmp_path: Path) -> None:
     f = write_lines(tmp_path / "c.jsonl", [jl({"_id": "beir", "id": "other", "text": "t"})])
     (doc,) = read_jsonl(f)
     assert doc.id == "beir"
-    assert "id" not in doc.metadata
+    assert doc.metadata == {"id": "other"}  # kept as payload, never dropped silently
 
 
 def test_iter_documents_accepts_path_strings(tmp_path: Path) -> None:

@@ -14,22 +14,26 @@ __all__ = ["register", "run"]
 def register(sub: Any) -> None:
     """Add the ``ingest`` subcommand to ``sub`` (an argparse subparsers object)."""
     p = sub.add_parser("ingest", help="encode a JSONL / BEIR corpus and upsert it")
-    p.add_argument("path", help="corpus.jsonl: one JSON object per line with _id|id, text, optional title")
+    p.add_argument("path", help="corpus.jsonl (or .jsonl.gz/.bz2/.zst): one JSON object per line with _id|id, text, optional title")
     store_options(p)
     model_options(p, documents=True)
     p.add_argument("--dense-model", metavar="M", help="also store dense vectors from this sentence-transformers model (id or directory) for hybrid search")
-    p.add_argument("--store-text", action="store_true", help="keep the text in the payload")
+    p.add_argument("--store-text", action="store_true", help="keep the text in the payload (text stored by an earlier run stays on unchanged documents without it)")
     p.add_argument("--insert-only", action="store_true", help="never overwrite existing documents")
-    p.add_argument("--reencode", action="store_true", help="re-encode documents even when stored unchanged")
+    p.add_argument("--reencode", action="store_true", help="re-encode and rewrite every document, even when stored unchanged (drops stored text unless --store-text)")
+    p.add_argument("--delete-missing", action="store_true", help="delete stored documents that the input no longer has, so the collection mirrors it (never without this flag)")
     p.add_argument("--skip-bad", action="store_true", help="skip and report malformed lines instead of stopping")
-    p.add_argument("--sparse-datatype", choices=("float32", "float16", "uint8"), default="float32", help="sparse weight storage (default %(default)s)")
-    p.add_argument("--allow-idf", action="store_true", help="use Qdrant's IDF modifier (wrong for SPLADE; experiments only)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--sparse-datatype", choices=("float32", "float16", "uint8"), help="sparse weight storage of a new collection (default float32; an existing one keeps what it recorded, a different value is refused)")
+    p.add_argument("--allow-idf", action="store_true", default=None, help="use Qdrant's IDF modifier (wrong for SPLADE; experiments only)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar, and no progress lines when stderr is not a terminal (those come every $SPLADE_QDRANT_PROGRESS_INTERVAL s, default 30)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..documents import check_source
+
+    check_source(args.path, skip_bad=args.skip_bad)  # a typo in the path fails before any model loads
     sq = encoders_from_args(args)
     with sq:
         report = sq.ingest(
@@ -38,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
             insert_only=args.insert_only,
             skip_unchanged=not args.reencode,
             skip_bad=args.skip_bad,
+            delete_missing=args.delete_missing,
             sparse_datatype=args.sparse_datatype,
             allow_idf=args.allow_idf,
             show_progress=False if args.no_progress else None,
