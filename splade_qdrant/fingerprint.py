@@ -24,7 +24,7 @@ from typing import Any
 from ._version import __version__
 from .errors import FingerprintMismatchError
 
-__all__ = ["build", "check_documents", "check_query_model", "check_query_settings", "is_chunked", "recorded_query_model", "same_model"]
+__all__ = ["build", "check_documents", "check_query_model", "check_query_settings", "encoder_settings", "is_chunked", "recorded_query_model", "same_model"]
 
 #: The settings key holding a model's content digest (see :func:`splade_qdrant.models.model_digest`).
 DIGEST_KEY = "model_sha256"
@@ -43,6 +43,17 @@ def build(
         "query": dict(pair_settings["query"]),
         "dense": None if dense is None else dict(dense),
     }
+
+
+def encoder_settings(encoder: Any) -> dict[str, Any]:
+    """A SPLADE encoder's settings plus, for a model loaded from a directory, the content
+    digest of its config, tokenizer and weights (``model_sha256``): what the fingerprint
+    records and what checks compare. The ``model`` path is kept as information."""
+    from .models import digest_of
+
+    settings = dict(encoder.settings())
+    settings[DIGEST_KEY] = digest_of(getattr(encoder.mlm, "model", None))
+    return settings
 
 
 def same_model(recorded: Mapping[str, Any], given: Mapping[str, Any]) -> bool:

@@ -28,6 +28,7 @@ import logging
 import os
 import socket
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ from urllib.parse import urlparse
 
 from .errors import ModelNotFoundError
 
-__all__ = ["ModelLocation", "Side", "load_masked_lm", "locate", "max_positions", "model_digest", "quiet_transformers"]
+__all__ = ["ModelLocation", "Side", "digest_of", "load_masked_lm", "locate", "max_positions", "model_digest", "quiet_transformers"]
 
 logger = logging.getLogger(__name__)
 
@@ -195,6 +196,8 @@ _TOKENIZER_FILES = (
 #: JSON keys that name where a file was saved from, not what it holds.
 _PATH_KEYS = ("_name_or_path", "name_or_path", "transformers_version", "tokenizer_file")
 _digest_cache: dict[tuple[str, int, int], str] = {}
+#: Loaded model object → its digest (weak: the entry goes with the model).
+_loaded_digests: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 _digest_lock = threading.Lock()
 
 
@@ -288,5 +291,17 @@ def load_masked_lm(location: ModelLocation) -> tuple[Any, Any]:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelNotFoundError(f"cannot load masked LM {location.label!r}: {first}; {_HINT}") from None
     model.eval()
+    digest = model_digest(location)
+    if digest is not None:
+        _loaded_digests[model] = digest
     logger.info("loaded %s (%s)", location.label, type(model).__name__)
     return model, tokenizer
+
+
+def digest_of(model: Any) -> str | None:
+    """The :func:`model_digest` of a model that :func:`load_masked_lm` loaded (None for others:
+    Hub models, models built in code)."""
+    try:
+        return _loaded_digests.get(model)
+    except TypeError:  # not weak-referenceable
+        return None

@@ -43,7 +43,7 @@ from .config import (
 )
 from .errors import ConfigError, FingerprintMismatchError
 
-__all__ = ["MAX_PAGE", "MAX_RRF_K", "QUERY_SETTINGS", "EncoderOptions", "check_device_name", "check_int", "check_number", "check_search_options", "resolve_query_settings"]
+__all__ = ["MAX_PAGE", "MAX_RRF_K", "QUERY_SETTINGS", "EncoderOptions", "check_device_available", "check_device_name", "check_int", "check_number", "check_search_options", "resolve_query_settings"]
 
 #: Query-encoder settings the fingerprint records and search must use.
 QUERY_SETTINGS = ("max_length", "top_k", "threshold")
@@ -126,6 +126,30 @@ def check_search_options(
         check_number("each weight", w, minimum=0)
     if not any(weights):
         raise ConfigError(f"weights must not all be 0 (every score would be 0), got {list(weights)}")
+
+
+def check_device_available(device: str | None) -> None:
+    """Raise ConfigError if ``device`` names an accelerator this torch cannot use (imports torch;
+    called just before a model loads)."""
+    check_device_name(device)
+    if device is None or device == "cpu":
+        return
+    import torch
+
+    if device.startswith("cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(device.partition(":")[2] or 0)
+        if count == 0:
+            raise ConfigError(
+                f"--device {device}: this torch {torch.__version__} sees no CUDA device "
+                f"({'a CPU-only build' if torch.version.cuda is None else 'no GPU or driver'}); use --device cpu or omit --device"
+            )
+        if index >= count:
+            raise ConfigError(f"--device {device}: only {count} CUDA device(s) (cuda:0 to cuda:{count - 1})")
+    elif device == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ConfigError("--device mps: Apple's MPS backend is not available here; use --device cpu or omit --device")
 
 
 @dataclass(frozen=True, kw_only=True)

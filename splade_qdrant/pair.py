@@ -28,8 +28,9 @@ from .config import (
 )
 from .encoder import MaskedLM, SpladeEncoder
 from .errors import ConfigError
+from .fingerprint import encoder_settings
 from .models import ModelLocation, locate, max_positions
-from .options import EncoderOptions
+from .options import EncoderOptions, check_device_available
 
 __all__ = ["EncoderPair", "check_max_length"]
 
@@ -96,6 +97,7 @@ class EncoderPair:
         if not isinstance(options, EncoderOptions):
             raise ConfigError(f"options must be an EncoderOptions, got {type(options).__name__}")
         query_settings = options.query_settings(recorded)
+        check_device_available(options.device)
         base_doc, base_query = resolve_preset(env_or(options.model, ENV_MODEL, DEFAULT_MODEL) or DEFAULT_MODEL)
         q_loc = locate(options.query_model or base_query, side="query")
         d_loc = locate(options.doc_model or base_doc, side="document")
@@ -115,4 +117,4 @@ class EncoderPair:
 
     def settings(self) -> dict[str, Any]:
         """Both sides' settings, as recorded in a collection's fingerprint."""
-        return {"document": self.document.settings(), "query": self.query.settings()}
+        return {"document": encoder_settings(self.document), "query": encoder_settings(self.query)}

@@ -35,6 +35,7 @@ from .explain import ScoreBreakdown, TermMatch, explain_match
 from .fusion import DEFAULT_RRF_K, engine_rrf_k
 from .options import (
     MAX_PAGE,
+    check_device_available,
     check_device_name,
     check_int,
     check_number,
@@ -140,14 +141,15 @@ class Searcher:
             model = query_model or fingerprint.recorded_query_model(recorded)[0]
             if not model:
                 raise ConfigError(f"collection {collection!r} records no query encoder; pass query_model")
+            check_device_available(device)
             query_encoder = SpladeEncoder.from_pretrained(
                 model, side="query", device=device, half=half, max_length=settings["max_length"], top_k=settings["top_k"],
                 threshold=settings["threshold"], long_docs="truncate",
             )
         else:
-            fingerprint.check_query_settings(recorded, query_encoder.settings(), collection=collection)
+            fingerprint.check_query_settings(recorded, fingerprint.encoder_settings(query_encoder), collection=collection)
         if not allow_model_mismatch:
-            fingerprint.check_query_model(recorded, query_encoder.settings(), collection=collection)
+            fingerprint.check_query_model(recorded, fingerprint.encoder_settings(query_encoder), collection=collection)
         self.encoder = query_encoder
         self._dense = dense_encoder
         self._device = device

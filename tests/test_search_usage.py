@@ -248,3 +248,36 @@ def test_long_query_warns_it_was_truncated(filled: tuple[Store, EncoderPair], ca
 def test_every_error_here_is_a_project_error() -> None:
     for err in (ConfigError, InputError, FingerprintMismatchError, StoreUnavailableError, CollectionNotFoundError):
         assert issubclass(err, SpladeQdrantError)
+
+
+# --------------------------------------------------------------------------- 8: models identified by content
+
+
+def test_models_compare_by_digest_and_old_fingerprints_by_path() -> None:
+    from splade_qdrant.fingerprint import check_documents, check_query_model, same_model
+
+    moved = {"model": "/new/place", "model_sha256": "abc", "max_length": 256}
+    assert same_model({"model": "/old/place", "model_sha256": "abc"}, moved)
+    assert not same_model({"model": "/old/place", "model_sha256": "def"}, moved)
+    check_documents({"document": {"model": "/old/place", "model_sha256": "abc", "max_length": 256}}, moved, collection="c")
+    # A collection recorded before digests existed: compared by path, as before.
+    check_documents({"document": {"model": "/new/place", "max_length": 256}}, moved, collection="c")
+    with pytest.raises(FingerprintMismatchError, match="model='/old/place'"):
+        check_documents({"document": {"model": "/old/place", "max_length": 256}}, moved, collection="c")
+    with pytest.raises(FingerprintMismatchError, match="was built for query encoder"):
+        check_query_model({"query": {"model": "/old/place", "model_sha256": "def"}}, moved, collection="c")
+
+
+def test_model_digest_ignores_where_the_model_lies(tmp_path: Path, tiny_model_dir: Path) -> None:
+    import shutil
+
+    from splade_qdrant.models import locate, model_digest
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_model_dir, copy)
+    original = model_digest(locate(str(tiny_model_dir), side="query"))
+    assert original is not None and len(original) == 64
+    assert model_digest(locate(str(copy), side="document")) == original
+    (copy / "config.json").chmod(0o644)
+    (copy / "config.json").write_text((tiny_model_dir / "config.json").read_text().replace("}", ', "extra_field": 1}', 1))
+    assert model_digest(locate(str(copy), side="query")) != original
