@@ -211,8 +211,9 @@ class SpladeQdrant:
         insert_only: bool = False,
         skip_unchanged: bool = True,
         skip_bad: bool = False,
-        sparse_datatype: SparseDatatype = "float32",
-        allow_idf: bool = False,
+        delete_missing: bool = False,
+        sparse_datatype: SparseDatatype | None = None,
+        allow_idf: bool | None = None,
         show_progress: bool | None = None,
     ) -> IngestReport:
         """Encode and upsert documents (see :func:`splade_qdrant.ingest.ingest` for each option).
@@ -222,11 +223,14 @@ class SpladeQdrant:
         """
         self._open()
         _check_documents_arg(documents)
+        from .documents import check_source
         from .ingest import ingest
 
+        if isinstance(documents, (str, os.PathLike)):
+            check_source(documents, skip_bad=skip_bad)  # before the encoders load
         report = ingest(
             self.store, self.collection, documents, pair=self.pair, dense=self.dense, store_text=store_text,
-            insert_only=insert_only, skip_unchanged=skip_unchanged, skip_bad=skip_bad,
+            insert_only=insert_only, skip_unchanged=skip_unchanged, skip_bad=skip_bad, delete_missing=delete_missing,
             sparse_datatype=sparse_datatype, allow_idf=allow_idf, show_progress=show_progress,
         )
         self._searcher = None  # the collection may have just been created

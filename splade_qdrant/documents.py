@@ -29,6 +29,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import hashlib
+import io
 import json
 import math
 import os
@@ -262,7 +263,7 @@ def open_source(path: str | os.PathLike[str]) -> IO[bytes]:
         except ImportError:
             raw.close()
             raise InputError(f"{source} is zstd-compressed: install the zstandard package, or decompress it (zstd -d)") from None
-        return zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)  # type: ignore[no-any-return]
+        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, closefd=True))  # lines need a buffered reader
     return raw
 
 

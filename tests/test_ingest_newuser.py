@@ -209,6 +209,13 @@ def test_compressed_jsonl_is_read(tmp_path: Path, store: Store, pair: EncoderPai
     assert ingest(store, "t", path, pair=pair, show_progress=False).points_in_collection == len(DOCS)
 
 
+def test_zstd_jsonl_is_read_when_zstandard_is_installed(tmp_path: Path, store: Store, pair: EncoderPair) -> None:
+    zstandard = pytest.importorskip("zstandard")
+    path = tmp_path / "corpus.jsonl.zst"
+    path.write_bytes(zstandard.ZstdCompressor().compress("".join(json.dumps(d) + "\n" for d in DOCS).encode()))
+    assert ingest(store, "t", path, pair=pair, show_progress=False).points_in_collection == len(DOCS)
+
+
 def test_json_array_and_csv_say_what_is_expected(tmp_path: Path, store: Store, pair: EncoderPair) -> None:
     arr = tmp_path / "corpus.json"
     arr.write_text(json.dumps(DOCS, indent=2), encoding="utf-8")
@@ -259,3 +266,32 @@ def test_progress_lines_when_stderr_is_not_a_terminal(
     err = capsys.readouterr().err
     assert "ingest t:" in err and "encoding" in err
     assert "documents/s" in err or "0/1" in err
+
+
+# ------------------------------------------------------------------ the same through the CLI (real small model)
+
+
+@pytest.mark.slow
+def test_cli_refuses_ignored_options_and_mirrors_with_delete_missing(
+    tmp_path: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from splade_qdrant.cli import main
+
+    for name in ("QDRANT_URL", "SPLADE_QDRANT_STORE", "SPLADE_QDRANT_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    corpus = write_jsonl(tmp_path / "c.jsonl", DOCS)
+    base = ["ingest", str(corpus), "-c", "t", "--store", str(tmp_path / "s"), "--model", str(tiny_model_dir),
+            "--long-docs", "truncate", "--no-progress", "--json"]
+    assert main([*base, "--sparse-datatype", "uint8"]) == 0
+    capsys.readouterr()
+    for extra, says in ((["--sparse-datatype", "float32"], "uint8"), (["--query-max-length", "32"], "max_length"),
+                        (["--query-top-k", "2"], "top_k"), (["--allow-idf"], "IDF"), (["--long-docs", "window"], "long_docs")):
+        code = main([*base, *extra])
+        err = capsys.readouterr().err
+        assert code == 2 and len(err.strip().splitlines()) == 1 and says in err, (extra, err)
+    assert main(base) == 0
+    assert json.loads(capsys.readouterr().out)["skipped_unchanged"] == len(DOCS)
+    write_jsonl(corpus, DOCS[:3])
+    assert main([*base, "--delete-missing"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["deleted_documents"], report["points_in_collection"]) == (2, 3)

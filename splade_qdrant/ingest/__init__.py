@@ -36,7 +36,15 @@ from __future__ import annotations
 from .encode import Encoded, encode_chunks, encode_documents
 from .pipeline import DEFAULT_CHUNK_SIZE, DEFAULT_UPSERT_BATCH, ingest
 from .plan import ChunkPlan, DocumentPlan, plan_chunks, plan_documents
-from .points import ID_NAMESPACE, content_hash, document_hash, json_normalised, make_payload, point_id, same_payload
+from .points import (
+    ID_NAMESPACE,
+    content_hash,
+    document_hash,
+    json_normalised,
+    make_payload,
+    point_id,
+    same_payload,
+)
 from .report import IngestReport
 from .writer import Writer, delete_missing
 

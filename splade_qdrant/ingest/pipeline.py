@@ -27,7 +27,14 @@ from typing import Any
 import numpy as np
 
 from ..dense import DenseEncoderLike
-from ..documents import BadInput, Document, DocumentLike, check_source, count_lines, iter_documents
+from ..documents import (
+    BadInput,
+    Document,
+    DocumentLike,
+    check_source,
+    count_lines,
+    iter_documents,
+)
 from ..errors import InputError
 from ..pair import EncoderPair
 from ..store.base import PointRecord, SparseDatatype, Store
@@ -95,12 +102,12 @@ def _total(documents: Any, mode: str) -> int | None:
 class _Run:
     """One ingest's state: the target, the writer, the report and its options."""
 
-    def __init__(self, target: Target, pair: EncoderPair, dense: DenseEncoderLike | None, report: IngestReport, progress: Progress, **opts: Any) -> None:
+    def __init__(
+        self, target: Target, pair: EncoderPair, dense: DenseEncoderLike | None, report: IngestReport, progress: Progress,
+        *, store_text: bool, insert_only: bool, skip_unchanged: bool, upsert_batch: int,
+    ) -> None:
         self.target, self.pair, self.dense, self.report, self.progress = target, pair, dense, report, progress
-        self.store_text: bool = opts["store_text"]
-        self.insert_only: bool = opts["insert_only"]
-        self.skip_unchanged: bool = opts["skip_unchanged"]
-        self.upsert_batch: int = opts["upsert_batch"]
+        self.store_text, self.insert_only, self.skip_unchanged, self.upsert_batch = store_text, insert_only, skip_unchanged, upsert_batch
         self.writer = Writer(target.store, target.name, self.insert_only)
         self.writer.start()
 

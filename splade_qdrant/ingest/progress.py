@@ -41,7 +41,7 @@ def progress_interval() -> float:
 
 
 def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     if seconds < 120:
         return f"{seconds} s"
     if seconds < 7200:
