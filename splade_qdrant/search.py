@@ -330,15 +330,32 @@ class Searcher:
             pending, fetch = still, fetch * GROUP_FACTOR
         return results
 
-    def search(self, query: str, *, dense_vector: Any = None, **options: Any) -> list[SearchHit]:
-        """Search one query text; hits best first. Options as in :meth:`search_batch`.
-
-        ``dense_vector`` is a caller-computed dense query vector (dense/hybrid modes).
-        """
+    def search(
+        self,
+        query: str,
+        *,
+        limit: int = DEFAULT_LIMIT,
+        offset: int = 0,
+        score_threshold: float | None = None,
+        filter: Filter | None = None,
+        mode: Mode = "sparse",
+        fusion: FusionMethod = "rrf",
+        rrf_k: int = DEFAULT_RRF_K,
+        weights: Sequence[float] | None = None,
+        prefetch_limit: int | None = None,
+        explain: bool = False,
+        breakdown: bool = False,
+        dense_vector: Any = None,
+    ) -> list[SearchHit]:
+        """Search one query text; hits best first. Arguments as in :meth:`search_batch`;
+        ``dense_vector`` is a caller-computed dense query vector (dense/hybrid modes)."""
         if not isinstance(query, str):
             raise InputError(f"query must be a string, got {type(query).__name__}: {query!r:.60}")
-        vectors = None if dense_vector is None else [dense_vector]
-        return self.search_batch([query], dense_vectors=vectors, **options)[0]
+        return self.search_batch(
+            [query], limit=limit, offset=offset, score_threshold=score_threshold, filter=filter, mode=mode, fusion=fusion,
+            rrf_k=rrf_k, weights=weights, prefetch_limit=prefetch_limit, explain=explain, breakdown=breakdown,
+            dense_vectors=None if dense_vector is None else [dense_vector],
+        )[0]
 
 
 def is_searchable(query: str) -> bool:
