@@ -20,8 +20,8 @@ cheaply and computes the rest exactly:
 3. Every other pair (~4% of them) is recomputed exactly in float32 from ``hidden``,
    ``weight`` and ``bias`` — the returned positive values never come from the bound.
 
-Products run in NumPy's BLAS (OpenBLAS reaches ~73 GFLOP/s per core on AVX2 EPYC, torch's
-CPU matmul ~60), on row groups of <= 256 tokens and vocabulary blocks that stay in cache.
+Products run in torch's BLAS on NumPy views (one thread per caller, see
+:mod:`splade_qdrant._threads`), on row groups of <= 256 tokens and vocabulary blocks that stay in cache.
 Hidden sizes under 64, small first batches and non-finite inputs use the plain exact product
 (which returns every entry exactly); GPUs run in torch over token chunks.
 
@@ -74,6 +74,13 @@ def _group_starts(n: int) -> np.ndarray:
 def _group_norms(rest: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """Row-wise Euclidean norm of each group of columns of ``rest`` (groups begin at ``starts``)."""
     return np.sqrt(np.add.reduceat(rest * rest, starts, axis=1))
+
+
+def _mm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` in torch's BLAS (MKL on x86), which follows the calling thread's thread count
+    (:func:`splade_qdrant._threads.single_threaded`); NumPy's OpenBLAS has one process-wide
+    pool whose threads would spin beside torch's."""
+    return torch.mm(torch.from_numpy(a), torch.from_numpy(b)).numpy()
 
 
 def _row_groups(offsets: np.ndarray) -> Iterator[tuple[int, int]]:
@@ -152,7 +159,7 @@ class Projection:
         basis = self._basis
         assert basis is not None
         centred = x - basis.mu
-        hr = centred @ basis.axes
+        hr = _mm(centred, basis.axes)
         rest = hr[:, self.k :]
         norms = _group_norms(rest, basis.starts)
         xb = np.concatenate([hr[:, : self.k], norms], axis=1)
@@ -183,7 +190,7 @@ class Projection:
             col = 0
             for block in self._dense:
                 width = block.shape[1]
-                logits = rows @ block
+                logits = _mm(rows, block)
                 for i in range(d, e):
                     np.max(logits[offsets[i] - base : offsets[i + 1] - base], axis=0, out=out[i, col : col + width])
                 col += width
@@ -205,14 +212,14 @@ class Projection:
             width = vocab if len(rows_b) <= _FULL_WIDTH_ROWS else _BOUND_BLOCK
             for col in range(0, vocab, width):
                 stop = min(col + width, vocab)
-                bound = rows_b @ basis.wb[:, col:stop]
+                bound = _mm(rows_b, basis.wb[:, col:stop])
                 for i in range(d, e):
                     np.max(bound[offsets[i] - base : offsets[i + 1] - base], axis=0, out=out[i, col:stop])
             out[d:e] += basis.shifted_bias
             for i in range(d, e):  # the uncertified entries of each document, exactly
                 cand = np.flatnonzero(out[i] > -margin)
                 if len(cand):
-                    exact = x[offsets[i] : offsets[i + 1]] @ w[cand].T
+                    exact = _mm(x[offsets[i] : offsets[i + 1]], w[cand].T)
                     out[i, cand] = exact.max(axis=0) + b[cand]
         return out
 

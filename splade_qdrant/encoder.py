@@ -8,11 +8,15 @@ head's transform runs on the packed non-padding tokens and the vocabulary projec
 reduced chunk by chunk (:mod:`splade_qdrant._projection`).
 
 Inputs are tokenised once, sorted by length, batched, and restored to input order. Texts
-longer than the model's window are never cut silently: by default they are split into
-overlapping windows whose logits are max-pooled into one vector (``long_docs="window"``, the
-same max the model applies over tokens); ``"chunk"`` keeps one vector per window
-(:meth:`SpladeEncoder.encode_chunks`, one point per window at ingestion); ``"truncate"``
-keeps the first window only (what the published SPLADE evaluations do).
+longer than the model's window are never cut silently: they are split into overlapping
+windows, each encoded with the exact SPLADE weights above. By default
+(``long_docs="first-plus"``) the first window's vector is kept as it is and the later windows'
+terms are added at ``LONG_DOCS_TAIL_WEIGHT`` of their weight (:func:`~splade_qdrant.pooling.first_plus`);
+``"window"`` max-pools all windows into one vector (which inflates long documents: more terms,
+each at its highest weight); ``"chunk"`` keeps one vector per window
+(:meth:`SpladeEncoder.encode_chunks`, one point per window at ingestion); ``"truncate"`` keeps
+the first window only (what the published SPLADE evaluations do). The README's long-document
+table compares them on real collections.
 
 Example:
     >>> import torch
@@ -33,48 +37,34 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 
-from ._body import lean_body
-from ._projection import Projection
-from .config import DEFAULT_BATCH_SIZE, DEFAULT_DOC_MAX_LENGTH, LONG_DOCS_MODES
+from . import pooling
+from ._masked_lm import MaskedLM, pick_device
+from .config import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_DOC_MAX_LENGTH,
+    DEFAULT_LONG_DOCS,
+    LONG_DOCS_MODES,
+    LONG_DOCS_TAIL_WEIGHT,
+    LongDocs,
+)
 from .errors import ConfigError
-from .models import ModelLocation, Side, load_masked_lm, locate
+from .models import Side, locate
 from .sparse import SparseVector, activate, logits_to_sparse, prune_rows, rows_to_sparse
 
 __all__ = ["Chunk", "LongDocs", "MaskedLM", "SpladeEncoder", "pick_device"]
 
 logger = logging.getLogger(__name__)
 
-LongDocs = Literal["window", "truncate", "chunk"]
-DEFAULT_LONG_DOCS: LongDocs = "window"
-#: Tokens per padded projection chunk on accelerators ([16k, 30522] bf16 logits ≈ 1 GB).
-_ACCEL_TOKEN_BUDGET = 16384
-_SMALL_TOKENS = 512  #: CPU inputs up to this many token slots run torch on one thread
 #: Texts sorted and pooled together; bounds the [texts, vocab] buffer to ~125 MB.
 _TEXTS_PER_CALL = 1024
-
-
-@contextlib.contextmanager
-def _one_torch_thread() -> Iterator[None]:
-    """Run torch's CPU operations on one thread inside the block (process-wide setting)."""
-    before = torch.get_num_threads()
-    if before == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
 
 _OOM_ERRORS: tuple[type[BaseException], ...] = tuple(
     t for t in {getattr(torch, "OutOfMemoryError", None), getattr(torch.cuda, "OutOfMemoryError", None)} if t is not None
@@ -84,35 +74,6 @@ _OOM_ERRORS: tuple[type[BaseException], ...] = tuple(
 def _is_oom(exc: BaseException) -> bool:
     """True for CUDA/accelerator out-of-memory errors (typed, or an MPS/older-torch RuntimeError)."""
     return isinstance(exc, _OOM_ERRORS) or "out of memory" in str(exc).lower()
-
-
-def pick_device(device: str | None = None) -> torch.device:
-    """``device`` if given, else cuda, then mps, then cpu."""
-    if device:
-        try:
-            return torch.device(device)
-        except RuntimeError as exc:
-            raise ConfigError(f"unknown device {device!r}: {exc}") from None
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def _split_head(model: Any) -> tuple[Any, Callable[[torch.Tensor], torch.Tensor], torch.nn.Linear] | None:
-    """(body, head transform, vocabulary projection) for known masked LMs, else None."""
-    if hasattr(model, "bert") and hasattr(model, "cls"):
-        pred = model.cls.predictions
-        return model.bert, pred.transform, pred.decoder
-    if hasattr(model, "distilbert") and hasattr(model, "vocab_projector"):
-
-        def transform(h: torch.Tensor) -> torch.Tensor:
-            return model.vocab_layer_norm(model.activation(model.vocab_transform(h)))
-
-        return model.distilbert, transform, model.vocab_projector
-    return None
 
 
 def _special_template(tokenizer: Any) -> tuple[list[int], list[int]]:
@@ -125,23 +86,6 @@ def _special_template(tokenizer: Any) -> tuple[list[int], list[int]]:
     raise ConfigError("cannot work out the tokenizer's special tokens")  # pragma: no cover
 
 
-def _plain_backend(tokenizer: Any) -> Any:
-    """A copy of a fast tokenizer's Rust backend with truncation and padding off (the
-    tokenizer file may configure both), or None for other tokenizers."""
-    backend = getattr(tokenizer, "backend_tokenizer", None) if getattr(tokenizer, "is_fast", False) else None
-    if backend is None:
-        return None
-    try:
-        from tokenizers import Tokenizer
-
-        plain = Tokenizer.from_str(backend.to_str())
-    except Exception:  # noqa: BLE001 — a backend that does not round-trip: keep the wrapper
-        return None
-    plain.no_truncation()
-    plain.no_padding()
-    return plain
-
-
 @dataclass(frozen=True)
 class Chunk:
     """One window of a long text: its vector and the character span ``text[start:end]``."""
@@ -149,95 +93,6 @@ class Chunk:
     vector: SparseVector
     start: int
     end: int
-
-
-class MaskedLM:
-    """A loaded masked LM and its tokenizer, shareable by a document and a query encoder.
-
-    Args:
-        model: a transformers ``*ForMaskedLM`` module.
-        tokenizer: its (fast) tokenizer.
-        name: what the fingerprint records (model id, directory, or ``dir::subfolder``).
-        device: where to run; default :func:`pick_device`.
-        half: run in bfloat16 (float16 where bf16 is unsupported); GPU only.
-    """
-
-    def __init__(self, model: Any, tokenizer: Any, *, name: str, device: str | None = None, half: bool = False) -> None:
-        self.device = pick_device(device)
-        if half and self.device.type == "cpu":
-            raise ConfigError("half precision needs a GPU (cuda or mps); drop --half on CPU")
-        self.dtype = torch.float32
-        if half:
-            bf16 = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
-            self.dtype = torch.bfloat16 if bf16 else torch.float16
-        self.model = model.to(device=self.device, dtype=self.dtype).eval()
-        self.tokenizer = tokenizer
-        self.name = name
-        self.vocab_size = int(model.config.vocab_size)
-        self._parts = _split_head(self.model)
-        # On CPU the body runs as direct torch calls (same math, far less Python per call).
-        self._lean = lean_body(self._parts[0]) if self._parts is not None and self.device.type == "cpu" else None
-        self._projection = None if self._parts is None else Projection(self._parts[2].weight, self._parts[2].bias)
-        if tokenizer.pad_token_id is None:
-            raise ConfigError(f"the tokenizer of {name!r} has no padding token")
-        self._backend = _plain_backend(tokenizer)
-
-    def token_ids(self, texts: Sequence[str], *, offsets: bool = False) -> tuple[list[list[int]], list[Any] | None]:
-        """Token ids of each text without special tokens or truncation, and (with ``offsets``
-        and a fast tokenizer) each token's ``(start, end)`` character span."""
-        if self._backend is not None:  # the Rust tokenizer itself: ~half the per-call cost of the wrapper
-            encs = self._backend.encode_batch(list(texts), add_special_tokens=False)
-            return [e.ids for e in encs], [e.offsets for e in encs] if offsets else None
-        with_offsets = offsets and bool(getattr(self.tokenizer, "is_fast", False))
-        enc = self.tokenizer(list(texts), add_special_tokens=False, truncation=False, verbose=False, return_offsets_mapping=with_offsets)
-        return enc["input_ids"], enc["offset_mapping"] if with_offsets else None
-
-    @classmethod
-    def load(cls, location: ModelLocation, *, device: str | None = None, half: bool = False) -> MaskedLM:
-        """Load from a :class:`~splade_qdrant.models.ModelLocation`."""
-        model, tokenizer = load_masked_lm(location)
-        return cls(model, tokenizer, name=location.label, device=device, half=half)
-
-    def max_logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """``[batch, vocab]`` float32: max over non-padding tokens of the MLM logits.
-
-        Small CPU inputs (a query) run torch on one thread: its operations are too small to
-        split, and idle OpenMP workers spinning beside BLAS's threads cost tail latency
-        (p99 ~120 ms instead of ~12 ms for single queries on 2 cores).
-        """
-        if self.device.type == "cpu" and input_ids.numel() <= _SMALL_TOKENS:
-            with _one_torch_thread():
-                return self._max_logits(input_ids, attention_mask)
-        return self._max_logits(input_ids, attention_mask)
-
-    @torch.inference_mode()
-    def _max_logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        if self._parts is None:  # any other masked LM: full logits, masked max
-            logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits
-            logits = logits.masked_fill(~attention_mask.bool()[..., None], float("-inf"))
-            return logits.amax(dim=1).float()
-        body, transform, projection = self._parts
-        if self._lean is not None:
-            hidden = self._lean(input_ids, attention_mask)
-        else:
-            hidden = body(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        mask = attention_mask.bool()
-        if self.device.type != "cpu":
-            # Accelerators: padded chunks, bounded by a token budget, one masked max each.
-            out = torch.empty((mask.shape[0], self.vocab_size), dtype=hidden.dtype, device=hidden.device)
-            rows = max(1, _ACCEL_TOKEN_BUDGET // mask.shape[1])
-            for s in range(0, mask.shape[0], rows):
-                logits = projection(transform(hidden[s : s + rows]))
-                out[s : s + rows] = logits.masked_fill_(~mask[s : s + rows, :, None], float("-inf")).amax(dim=1)
-            return out.float()
-        packed = transform(hidden[mask])
-        lengths = attention_mask.sum(dim=1).tolist()
-        assert self._projection is not None
-        return self._projection(packed, lengths).float()
-
-    def decode(self, indices: Sequence[int]) -> list[str]:
-        """Vocabulary strings of term ids."""
-        return list(self.tokenizer.convert_ids_to_tokens([int(i) for i in indices]))
 
 
 class SpladeEncoder:
@@ -249,9 +104,11 @@ class SpladeEncoder:
         batch_size: sequences per forward pass.
         top_k: keep at most this many terms per vector (None: all).
         threshold: drop weights below this value (None: keep all non-zero).
-        long_docs: texts over ``max_length``: ``"window"`` (overlapping windows, max-pooled
-            into one vector; default), ``"chunk"`` (one vector per window, see
-            :meth:`encode_chunks`) or ``"truncate"`` (first window only).
+        long_docs: texts over ``max_length``: ``"first-plus"`` (overlapping windows: the
+            first one whole, the later ones' terms at ``LONG_DOCS_TAIL_WEIGHT`` of their
+            weight; default), ``"window"`` (all windows max-pooled into one vector),
+            ``"chunk"`` (one vector per window, see :meth:`encode_chunks`) or
+            ``"truncate"`` (first window only).
         window_overlap: tokens shared by consecutive windows (default: a quarter window).
     """
 
@@ -325,6 +182,7 @@ class SpladeEncoder:
             "threshold": self.threshold,
             "long_docs": self.long_docs,
             "window_overlap": None if self.long_docs == "truncate" else self.window_overlap,
+            **({"tail_weight": LONG_DOCS_TAIL_WEIGHT} if self.long_docs == "first-plus" else {}),
         }
 
     def _window_starts(self, n_tokens: int) -> range:
@@ -373,9 +231,20 @@ class SpladeEncoder:
         if not texts:
             return out
         seqs, owners, _ = self._sequences(texts)
+        # "first-plus": later windows are max-pooled apart (long texts only) and down-weighted.
+        later: dict[int, np.ndarray] | None = {} if self.long_docs == "first-plus" else None
         for rows, pooled in self._pooled(seqs, show_progress=show_progress):
             for k, r in enumerate(rows):
-                np.maximum(out[owners[r]], pooled[k], out=out[owners[r]])
+                o = owners[r]
+                if later is not None and r > 0 and owners[r - 1] == o:
+                    if o in later:
+                        np.maximum(later[o], pooled[k], out=later[o])
+                    else:
+                        later[o] = pooled[k].copy()
+                else:
+                    np.maximum(out[o], pooled[k], out=out[o])
+        for o, row in (later or {}).items():
+            out[o] = pooling.first_plus_logits(out[o], row, LONG_DOCS_TAIL_WEIGHT)
         return out
 
     def _pooled(self, seqs: Sequence[list[int]], *, show_progress: bool = False) -> Any:

@@ -221,8 +221,9 @@ def test_settings_record_options(tiny_mlm: MaskedLM) -> None:
         "max_length": 20,
         "top_k": 5,
         "threshold": 0.25,
-        "long_docs": "window",
+        "long_docs": "first-plus",
         "window_overlap": 4,
+        "tail_weight": 0.25,
     }
     assert enc.name == "tiny-random-bert"
 
@@ -354,27 +355,33 @@ def test_masked_lm_uses_lean_body_on_cpu_and_matches_reference(tiny_mlm: MaskedL
     np.testing.assert_allclose(got, reference_weights(tiny_lm, tiny_tokenizer, TEXTS, 32), atol=TOL, rtol=0)
 
 
-def test_small_inputs_run_one_torch_thread_and_restore_the_setting(tiny_mlm: MaskedLM, monkeypatch: pytest.MonkeyPatch) -> None:
-    seen: list[int] = []
+def test_cpu_batches_run_one_torch_thread_per_part_and_restore_the_setting(tiny_mlm: MaskedLM, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    seen: list[tuple[str, int, int]] = []
     inner = tiny_mlm._max_logits
 
     def spy(ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        seen.append(torch.get_num_threads())
+        seen.append((threading.current_thread().name, torch.get_num_threads(), int(ids.shape[0])))
         return inner(ids, mask)
 
     monkeypatch.setattr(tiny_mlm, "_max_logits", spy)
+    monkeypatch.setattr("splade_qdrant._masked_lm.usable_cpus", lambda: 2)
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
         ids = torch.tensor([[2, 10, 11, 3], [2, 12, 3, 0]])
         mask = (ids != 0).long()
-        small = tiny_mlm.max_logits(ids, mask)
-        assert seen == [1] and torch.get_num_threads() == 2
-        big_ids = ids.repeat(200, 1)  # 800 sequences x 4 slots > the small-input limit
+        small = tiny_mlm.max_logits(ids, mask)  # a few tokens: the calling thread alone
+        assert seen == [(threading.current_thread().name, 1, 2)] and torch.get_num_threads() == 2
+        big_ids = ids.repeat(200, 1)  # 400 sequences: two row groups, one on a worker
         big = tiny_mlm.max_logits(big_ids, (big_ids != 0).long())
-        assert seen == [1, 2]
+        assert [(n, rows) for _, n, rows in seen[1:]] == [(1, 200), (1, 200)]
+        assert any(name.startswith("splade-qdrant-cpu") for name, _, _ in seen[1:])
+        assert torch.get_num_threads() == 2
         # positive entries are exact on every path; non-positive ones may hold a bound <= 0
         torch.testing.assert_close(big[:2].clamp(min=0), small.clamp(min=0), rtol=0, atol=1e-5)
+        torch.testing.assert_close(big[200:202].clamp(min=0), small.clamp(min=0), rtol=0, atol=1e-5)
     finally:
         torch.set_num_threads(before)
 
