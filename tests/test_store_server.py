@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from splade_qdrant.encoder import MaskedLM, SpladeEncoder
+from splade_qdrant.encoder import SpladeEncoder
 from splade_qdrant.errors import (
     CollectionNotFoundError,
     ConfigError,
@@ -260,7 +260,7 @@ def test_connection_settings_precedence(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 @pytest.fixture(scope="module")
-def pair(tiny_mlm: MaskedLM) -> EncoderPair:
+def pair(tiny_mlm: Any) -> EncoderPair:
     return EncoderPair(SpladeEncoder(tiny_mlm, max_length=16), SpladeEncoder(tiny_mlm, max_length=8))
 
 

@@ -31,7 +31,11 @@ def store_options(p: argparse.ArgumentParser, *, collection: bool = True) -> Non
     where.add_argument("--store", metavar="DIR", help="embedded store directory (or ':memory:')")
     where.add_argument("--url", metavar="URL", help="Qdrant server URL (default $QDRANT_URL)")
     g.add_argument("--api-key", metavar="KEY", help="Qdrant API key (default $QDRANT_API_KEY)")
-    g.add_argument("--grpc", action="store_true", help="talk gRPC to the server")
+    g.add_argument("--grpc", action="store_true", default=None, help="talk gRPC to the server (default $SPLADE_QDRANT_PREFER_GRPC or REST)")
+    g.add_argument("--timeout", type=float, metavar="SECONDS", help="server request timeout (default $SPLADE_QDRANT_TIMEOUT or 60)")
+    g.add_argument("--retries", type=int, metavar="N", help="tries of a transiently failing server request, with doubling backoff (default $SPLADE_QDRANT_RETRIES or 4)")
+    g.add_argument("--ca-cert", metavar="FILE", help="PEM file of the CA that signed an https:// server's certificate (default $SPLADE_QDRANT_CA_CERT or the system CAs)")
+    g.add_argument("--no-tls-verify", dest="tls_verify", action="store_false", default=None, help="do not check the server's TLS certificate (test servers only)")
 
 
 def model_options(p: argparse.ArgumentParser, *, documents: bool) -> None:
@@ -138,10 +142,13 @@ def parse_weights(text: str | None) -> list[float] | None:
 
 
 def open_store_from_args(args: argparse.Namespace) -> Any:
-    """The store the --store / --url / --api-key / --grpc options name."""
+    """The store the --store / --url / --api-key / --grpc / --timeout / --retries / TLS options name."""
     from ..store import open_store
 
-    return open_store(args.store, url=args.url, api_key=args.api_key, prefer_grpc=args.grpc)
+    return open_store(
+        args.store, url=args.url, api_key=args.api_key, prefer_grpc=args.grpc, timeout_s=args.timeout,
+        retries=args.retries, ca_cert=args.ca_cert, verify=args.tls_verify,
+    )
 
 
 def encoder_options(args: argparse.Namespace) -> Any:
@@ -167,7 +174,7 @@ def open_collection(args: argparse.Namespace, *, options: Any = None, dense_mode
     from ..collection import SpladeQdrant
 
     return SpladeQdrant(
-        args.collection, store=args.store, url=args.url, api_key=args.api_key, prefer_grpc=args.grpc, options=options,
+        args.collection, store=open_store_from_args(args), options=options,
         dense_model=dense_model, allow_model_mismatch=allow_model_mismatch,
     )
 

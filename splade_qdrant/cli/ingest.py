@@ -25,6 +25,12 @@ def register(sub: Any) -> None:
     p.add_argument("--skip-bad", action="store_true", help="skip and report malformed lines instead of stopping")
     p.add_argument("--sparse-datatype", choices=("float32", "float16", "uint8"), help="sparse weight storage of a new collection (default float32; an existing one keeps what it recorded, a different value is refused)")
     p.add_argument("--allow-idf", action="store_true", default=None, help="use Qdrant's IDF modifier (wrong for SPLADE; experiments only)")
+    c = p.add_argument_group("collection creation (a new collection; --index-field also indexes an existing one)")
+    c.add_argument("--index-field", action="append", default=[], metavar="FIELD[:TYPE]", help="payload index for a filtered field; TYPE keyword (default), integer, float, bool, datetime or uuid; repeatable")
+    c.add_argument("--shards", type=int, metavar="N", help="server: shards of the collection (default: the server's)")
+    c.add_argument("--replicas", type=int, metavar="N", help="server: copies of each shard (replication factor)")
+    c.add_argument("--write-consistency", type=int, metavar="N", help="server: replicas that must acknowledge a write")
+    c.add_argument("--on-disk", action="store_true", default=None, help="server: keep the sparse index and payloads on disk (memory-mapped)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar, and no progress lines when stderr is not a terminal (those come every $SPLADE_QDRANT_PROGRESS_INTERVAL s, default 30)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(handler=run)
@@ -36,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     check_source(args.path, skip_bad=args.skip_bad)  # a typo in the path fails before any model loads
     sq = encoders_from_args(args)
     with sq:
+        creation_options(sq.store, args.collection, args)
         report = sq.ingest(
             args.path,
             store_text=args.store_text,
@@ -49,3 +56,19 @@ def run(args: argparse.Namespace) -> int:
         )
     print(json.dumps(report.as_dict(), indent=2) if args.json else report.summary())
     return 0
+
+
+def creation_options(store: Any, collection: str, args: argparse.Namespace) -> None:
+    """Apply --index-field / --shards / --replicas / --write-consistency / --on-disk to ``store``:
+    defaults for the collection ingest creates, and the payload indexes of an existing one."""
+    from ..store import ServerOptions, parse_index_field
+
+    indexes = dict(parse_index_field(text) for text in args.index_field)
+    server = ServerOptions(
+        shards=args.shards, replicas=args.replicas, write_consistency=args.write_consistency,
+        on_disk_sparse=args.on_disk, on_disk_payload=args.on_disk,
+    )
+    store.set_creation_defaults(server=server, payload_indexes=indexes)
+    if indexes and store.collection_exists(collection):
+        for name, kind in indexes.items():
+            store.create_index(collection, name, kind)

@@ -41,6 +41,7 @@ from .spec import (
     check_index,
     spec_from_json,
     spec_to_json,
+    with_defaults,
 )
 from .types import (
     DenseQuery,
@@ -52,31 +53,15 @@ from .types import (
     SearchRequest,
     SparseQuery,
     StoredPoint,
+    native_filter,
     normal_query,
     simple_filter_items,
 )
 
 __all__ = [
-    "UNINDEXED_FILTER_WARNING_POINTS",
-    "CollectionSpec",
-    "DenseQuery",
-    "DenseSpec",
-    "Distance",
-    "Filter",
-    "FilterTypes",
-    "FusedQuery",
-    "PayloadType",
-    "PointRecord",
-    "Query",
-    "SearchRequest",
-    "ServerOptions",
-    "SparseDatatype",
-    "SparseQuery",
-    "Store",
-    "StoredPoint",
-    "simple_filter_items",
-    "spec_from_json",
-    "spec_to_json",
+    "UNINDEXED_FILTER_WARNING_POINTS", "CollectionSpec", "DenseQuery", "DenseSpec", "Distance", "Filter",
+    "FilterTypes", "FusedQuery", "PayloadType", "PointRecord", "Query", "SearchRequest", "ServerOptions",
+    "SparseDatatype", "SparseQuery", "Store", "StoredPoint", "simple_filter_items", "spec_from_json", "spec_to_json",
 ]
 
 logger = logging.getLogger(__name__)
@@ -100,6 +85,7 @@ class Store(ABC):
         self._specs: dict[str, CollectionSpec] = {}
         self._checked_fields: set[tuple[str, str]] = set()
         self._spec_lock = threading.Lock()
+        self._defaults = CollectionSpec()
 
     # ------------------------------------------------------------------ the error boundary
 
@@ -143,8 +129,18 @@ class Store(ABC):
         """True if ``name`` exists."""
         return bool(self._guard("check collection", None, lambda: self._exists(name)))
 
+    def set_creation_defaults(
+        self, *, server: ServerOptions | None = None, payload_indexes: Mapping[str, PayloadType] | None = None
+    ) -> None:
+        """Server options and payload indexes for the collections this object creates from now on
+        (a spec's own values win), e.g. from the CLI; ConfigError where the backend has no such option."""
+        defaults = CollectionSpec(server=server, payload_indexes=dict(payload_indexes or {}))
+        self._check_spec(defaults)
+        self._defaults = defaults
+
     def create_collection(self, name: str, spec: CollectionSpec) -> None:
         """Create ``name`` with its payload indexes; raises CollectionExistsError if it exists."""
+        spec = with_defaults(spec, self._defaults)
         self._check_spec(spec)
         if self.collection_exists(name):
             raise CollectionExistsError(f"collection {name!r} already exists in {self.describe()}")
@@ -310,13 +306,7 @@ class Store(ABC):
         return [[self._stored(p) for p in r] for r in rows]
 
     def _native_filter(self, filt: Filter | None) -> Any:
-        types = self.filter_types
-        if filt is None or isinstance(filt, types.filter):
-            return filt
-        if not isinstance(filt, Mapping):
-            raise ConfigError(f"{self.kind} stores take a dict filter or a {types.name}, got {type(filt).__name__}")
-        must = [_match_condition(types, key, v) for key, v in simple_filter_items(filt)]
-        return types.filter(must=must) if must else None
+        return native_filter(filt, self.filter_types, self.kind)
 
     def _warn_unindexed(self, name: str, filt: Filter | None) -> None:
         """Warn once per (collection, field) about simple-filter fields without a payload index."""

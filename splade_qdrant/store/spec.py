@@ -33,6 +33,7 @@ __all__ = [
     "parse_index_field",
     "spec_from_json",
     "spec_to_json",
+    "with_defaults",
 ]
 
 Distance = Literal["cosine", "dot", "euclid"]
@@ -143,6 +144,18 @@ def parse_index_field(text: str) -> tuple[str, PayloadType]:
         name, kind = text, DEFAULT_INDEX_TYPE
     check_index(name, kind)
     return name, kind  # type: ignore[return-value]
+
+
+def with_defaults(spec: CollectionSpec, defaults: CollectionSpec) -> CollectionSpec:
+    """``spec`` with the server options and payload indexes of ``defaults`` where it sets none.
+
+    >>> base = CollectionSpec(payload_indexes={"lang": "keyword"}, server=ServerOptions(shards=3))
+    >>> got = with_defaults(CollectionSpec(payload_indexes={"year": "integer"}), base)
+    >>> got.server.shards, sorted(got.payload_indexes)
+    (3, ['lang', 'year'])
+    """
+    server = spec.server if spec.server is not None else defaults.server
+    return replace(spec, server=server, payload_indexes={**defaults.payload_indexes, **spec.payload_indexes})
 
 
 def spec_to_json(spec: CollectionSpec) -> dict[str, Any]:

@@ -32,6 +32,7 @@ __all__ = [
     "SearchRequest",
     "SparseQuery",
     "StoredPoint",
+    "native_filter",
     "normal_query",
     "simple_filter_items",
 ]
@@ -146,3 +147,22 @@ def normal_query(q: Query) -> Query:
         weights = None if q.weights is None else [float(w) for w in q.weights]
         return FusedQuery(list(q.prefetch), q.method, int(q.prefetch_limit), int(q.k), weights)
     return q
+
+
+def native_filter(filt: Filter | None, types: FilterTypes, backend: str) -> Any:
+    """``filt`` as the backend's filter: a native one passes, a simple one is built with ``types``.
+
+    >>> from qdrant_client import models
+    >>> t = FilterTypes(models.Filter, models.FieldCondition, models.MatchValue, models.MatchAny, "Filter")
+    >>> native_filter({"lang": "en"}, t, "test").must[0].match.value
+    'en'
+    """
+    if filt is None or isinstance(filt, types.filter):
+        return filt
+    if not isinstance(filt, Mapping):
+        raise ConfigError(f"{backend} stores take a dict filter or a {types.name}, got {type(filt).__name__}")
+    must = [
+        types.condition(key=key, match=types.any(any=v) if isinstance(v, list) else types.value(value=v))
+        for key, v in simple_filter_items(filt)
+    ]
+    return types.filter(must=must) if must else None
