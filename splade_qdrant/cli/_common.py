@@ -46,7 +46,7 @@ def model_options(p: argparse.ArgumentParser, *, documents: bool) -> None:
         g.add_argument("--doc-max-length", type=int, default=DEFAULT_DOC_MAX_LENGTH, help="document tokens incl. [CLS]/[SEP] (default %(default)s)")
         g.add_argument("--doc-top-k", type=int, help="keep at most K terms per document vector")
         g.add_argument("--doc-threshold", type=float, help="drop document weights below this")
-        g.add_argument("--long-docs", choices=LONG_DOCS_MODES, default=DEFAULT_LONG_DOCS, help="documents over --doc-max-length: max-pool overlapping windows into one vector (window), store each window as its own point and group hits by document (chunk), or keep the first window (truncate, as the published SPLADE numbers do); default %(default)s")
+        g.add_argument("--long-docs", choices=LONG_DOCS_MODES, default=DEFAULT_LONG_DOCS, help="documents over --doc-max-length: keep the first window and add the later windows' terms at a quarter weight (first-plus; best on real collections), max-pool all windows into one vector (window; inflates long documents), store each window as its own point and group hits by document (chunk), or keep the first window (truncate, as the published SPLADE numbers do); default %(default)s")
         g.add_argument("--window-overlap", type=int, help="tokens shared by consecutive windows of a long document (default: a quarter window)")
     recorded = "default: what the collection recorded at ingestion, else"
     g.add_argument("--query-top-k", type=int, help=f"keep at most K terms per query vector ({recorded} all)")

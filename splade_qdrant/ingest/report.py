@@ -13,12 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..config import DEFAULT_LONG_DOCS, LONG_DOCS_TAIL_WEIGHT
 from ..documents import BadInput
 
 __all__ = ["IngestReport"]
 
 _LONG_DOCS_HOW = {
-    "first-plus": "first window kept whole, the later windows' terms added at a quarter weight",
+    "first-plus": f"first window kept whole, the later windows' terms added at {LONG_DOCS_TAIL_WEIGHT:g} of their weight",
     "window": "split into overlapping windows, max-pooled into one vector",
     "chunk": "split into overlapping windows, one point each",
     "truncate": "TRUNCATED to the first window (--long-docs truncate)",
@@ -37,7 +38,7 @@ class IngestReport:
     skipped_existing: int = 0
     empty_texts: int = 0
     long_documents: int = 0
-    long_docs: str = "window"
+    long_docs: str = DEFAULT_LONG_DOCS
     bad: list[BadInput] = field(default_factory=list)
     seconds: float = 0.0
     encode_seconds: float = 0.0

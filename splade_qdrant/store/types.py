@@ -161,8 +161,19 @@ def native_filter(filt: Filter | None, types: FilterTypes, backend: str) -> Any:
         return filt
     if not isinstance(filt, Mapping):
         raise ConfigError(f"{backend} stores take a dict filter or a {types.name}, got {type(filt).__name__}")
-    must = [
-        types.condition(key=key, match=types.any(any=v) if isinstance(v, list) else types.value(value=v))
-        for key, v in simple_filter_items(filt)
-    ]
+    must = [_match_condition(types, key, v) for key, v in simple_filter_items(filt)]
     return types.filter(must=must) if must else None
+
+
+def _match_condition(types: Any, key: str, value: Any) -> Any:
+    """One simple-filter entry as a native condition. An any-of list mixing strings, integers
+    and booleans (one engine match type each) becomes a nested filter: any string or any integer
+    or one of the booleans."""
+    if not isinstance(value, list):
+        return types.condition(key=key, match=types.value(value=value))
+    strings = [v for v in value if isinstance(v, str)]
+    ints = [v for v in value if isinstance(v, int) and not isinstance(v, bool)]
+    bools = list(dict.fromkeys(v for v in value if isinstance(v, bool)))
+    conditions = [types.condition(key=key, match=types.any(any=group)) for group in (strings, ints) if group]
+    conditions += [types.condition(key=key, match=types.value(value=b)) for b in bools]
+    return conditions[0] if len(conditions) == 1 else types.filter(should=conditions)
