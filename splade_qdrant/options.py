@@ -162,7 +162,8 @@ class EncoderOptions:
         doc_model, query_model: override one side each.
         doc_max_length: document tokens per window, [CLS]/[SEP] included (default 256).
         query_max_length: query tokens, [CLS]/[SEP] included (None: recorded, else 64).
-        long_docs: documents over ``doc_max_length``: ``"window"`` (default), ``"chunk"`` or ``"truncate"``.
+        long_docs: documents over ``doc_max_length``: ``"first-plus"`` (default), ``"window"``,
+            ``"chunk"`` or ``"truncate"`` (see :mod:`splade_qdrant.pooling`).
         window_overlap: tokens shared by consecutive windows (None: a quarter window).
         doc_top_k, doc_threshold: optional document pruning.
         query_top_k, query_threshold: optional query pruning (None: recorded, else none).

@@ -54,7 +54,7 @@ class PairLoader:
         if long_docs == "chunk":
             raise ConfigError(
                 f"long_docs='chunk' stores one point per window, but {framework} stores one vector per text; "
-                "use long_docs='window' (default) or 'truncate'"
+                "use long_docs='first-plus' (default), 'window' or 'truncate'"
             )
         self._pair = pair
         self.options = dict(options)
