@@ -159,14 +159,20 @@ class SpladeEncoder:
         side: Side = "document",
         device: str | None = None,
         half: bool = False,
-        **options: Any,
+        max_length: int = DEFAULT_DOC_MAX_LENGTH,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        top_k: int | None = None,
+        threshold: float | None = None,
+        long_docs: LongDocs = DEFAULT_LONG_DOCS,
+        window_overlap: int | None = None,
     ) -> SpladeEncoder:
-        """Load ``side``'s encoder from a Hub id or directory (plain or Router layout).
-
-        ``options`` are the keyword arguments of :class:`SpladeEncoder`.
-        """
+        """Load ``side``'s encoder from a Hub id or directory (plain or Router layout); the
+        other arguments are those of :class:`SpladeEncoder`."""
         mlm = MaskedLM.load(locate(model, side=side), device=device, half=half)
-        return cls(mlm, **options)
+        return cls(
+            mlm, max_length=max_length, batch_size=batch_size, top_k=top_k, threshold=threshold, long_docs=long_docs,
+            window_overlap=window_overlap,
+        )
 
     @property
     def name(self) -> str:
