@@ -91,6 +91,7 @@ ERROR_STATUS: tuple[tuple[type[BaseException], int], ...] = (
 )
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "the body could not be read (e.g. not UTF-8)"},
     401: {"model": ErrorResponse, "description": "client key missing or wrong (when the service requires one)"},
     413: {"model": ErrorResponse, "description": "request body over the cap"},
     422: {"model": ErrorResponse, "description": "invalid request"},

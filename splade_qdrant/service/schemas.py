@@ -44,6 +44,9 @@ MAX_EMBED_CHARS = 100_000
 HARD_MAX_LIMIT = 10_000
 
 _INT64 = (-(2**63), 2**63 - 1)
+#: Payload keys a filter may name: words (any script), '-' and '_', nested with '.' (what Qdrant's key paths accept).
+FILTER_KEY_PATTERN = r"^[\w-]+(\.[\w-]+)*$"
+FilterKey = Annotated[str, Field(pattern=FILTER_KEY_PATTERN, max_length=256)]
 FilterScalar = Annotated[int, Field(ge=_INT64[0], le=_INT64[1])] | str | bool
 FilterValue = FilterScalar | Annotated[list[Annotated[int, Field(ge=_INT64[0], le=_INT64[1])] | str], Field(min_length=1, max_length=1000)]
 
@@ -64,7 +67,7 @@ class _SearchOptions(_Strict):
     limit: int = Field(10, ge=1, le=HARD_MAX_LIMIT, description="hits to return")
     offset: int = Field(0, ge=0, le=HARD_MAX_LIMIT, description="hits to skip (paging)")
     score_threshold: float | None = Field(None, description="drop hits scoring below this (the fused score in hybrid mode)")
-    filter: dict[str, FilterValue] | None = Field(
+    filter: dict[FilterKey, FilterValue] | None = Field(
         None, description='payload filter: {"key": value} must match, {"key": [v1, v2]} any of', max_length=64
     )
     mode: Literal["sparse", "dense", "hybrid"] = "sparse"

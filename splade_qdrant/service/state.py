@@ -22,11 +22,10 @@ from collections.abc import Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from .. import fingerprint
 from .._version import __version__
 from ..collection import SpladeQdrant
 from ..errors import CollectionNotFoundError
-from ..ingest import point_id
+from ..ingest import ingest
 from ..search import SearchHit, Searcher
 from ..sparse import SparseVector
 from ..store import open_store
@@ -235,9 +234,14 @@ class ServiceState:
                 return await self.batcher.run_on_worker(lambda: searcher.encode(texts))
         return await self._on_writer(lambda: self._pair_encoder(side).encode(texts))
 
-    def _pair_encoder(self, side: str) -> Any:
+    def _load_pair(self) -> Any:
+        """The encoder pair (document and query sides), loaded on first use."""
         pair = self.sq.pair
         self._pair_loaded = True
+        return pair
+
+    def _pair_encoder(self, side: str) -> Any:
+        pair = self._load_pair()
         return pair.document if side == "document" else pair.query
 
     # ------------------------------------------------------------------ writing
@@ -253,11 +257,12 @@ class ServiceState:
                                                           insert_only=insert_only, reencode=reencode))
 
     def _ingest(self, documents: list[Any], *, store_text: bool, skip_bad: bool, insert_only: bool, reencode: bool) -> dict[str, Any]:
-        self._pair_encoder("document")
+        pair = self._load_pair()
+        # Small requests leave the embedded store's segments unmerged until enough points have come.
         optimize = self.sq.store.kind != "edge" or self._unoptimized + len(documents) >= self.settings.optimize_every
-        report = self.sq.ingest(
-            iter(documents), store_text=store_text, skip_bad=skip_bad, insert_only=insert_only,
-            skip_unchanged=not reencode, optimize=optimize, show_progress=False,
+        report = ingest(
+            self.sq.store, self.name, iter(documents), pair=pair, dense=self.sq.dense, store_text=store_text,
+            insert_only=insert_only, skip_unchanged=not reencode, skip_bad=skip_bad, optimize=optimize, show_progress=False,
         )
         self._unoptimized = 0 if optimize else self._unoptimized + report.points_written
         self.metrics.add_documents(report.documents)
@@ -268,16 +273,9 @@ class ServiceState:
         return await self._on_writer(lambda: self._delete(doc_id))
 
     def _delete(self, doc_id: str) -> int:
-        store = self.sq.store
         if not self.collection_exists():
             raise CollectionNotFoundError(f"collection {self.name!r} does not exist yet")
-        ids = [point_id(doc_id)]
-        if fingerprint.is_chunked(store.spec(self.name).metadata):
-            first = store.retrieve(self.name, [point_id(doc_id, 0)])
-            count = int((first[0].payload.get("chunk") or {}).get("count", 1)) if first else 1
-            ids = [point_id(doc_id, k) for k in range(count)]
-        found = [p.id for p in store.retrieve(self.name, ids)]
-        if not found:
+        report = self.sq.delete([doc_id])
+        if report.not_found:
             raise DocumentNotFound(f"no document {doc_id!r} in collection {self.name!r}")
-        store.delete(self.name, found)
-        return len(found)
+        return int(report.points_deleted)
