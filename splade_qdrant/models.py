@@ -254,19 +254,37 @@ def model_digest(location: ModelLocation) -> str | None:
     return combined.hexdigest()
 
 
+_quiet_lock = threading.Lock()
+_quiet_depth = 0
+_quiet_saved: tuple[int, bool] = (0, True)
+
+
 @contextmanager
 def quiet_transformers() -> Iterator[None]:
-    """Silence transformers' warnings and weight-loading progress bars while loading."""
+    """Silence transformers' warnings and weight-loading progress bars while loading.
+
+    Thread-safe and restoring: the first of any concurrent or nested blocks saves the verbosity
+    and progress-bar setting, the last one out puts back exactly those (a caller who had
+    disabled the bars keeps them disabled)."""
+    global _quiet_depth, _quiet_saved
     from transformers.utils import logging as hf_logging
 
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
+    with _quiet_lock:
+        if _quiet_depth == 0:
+            _quiet_saved = (hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled())
+            hf_logging.set_verbosity_error()
+            hf_logging.disable_progress_bar()
+        _quiet_depth += 1
     try:
         yield
     finally:
-        hf_logging.set_verbosity(verbosity)
-        hf_logging.enable_progress_bar()
+        with _quiet_lock:
+            _quiet_depth -= 1
+            if _quiet_depth == 0:
+                verbosity, bars = _quiet_saved
+                hf_logging.set_verbosity(verbosity)
+                if bars:
+                    hf_logging.enable_progress_bar()
 
 
 def load_masked_lm(location: ModelLocation) -> tuple[Any, Any]:

@@ -178,3 +178,34 @@ def test_real_model_queries_from_threads_during_document_encoding_equal_sequenti
         np.testing.assert_array_equal(np.stack(got[k]), np.stack(one_by_one))
     # batched and one-by-one agree on every positive weight within float rounding
     np.testing.assert_allclose(np.stack(batched), np.stack(one_by_one), rtol=0, atol=1e-5)
+
+
+def test_quiet_transformers_restores_the_callers_settings_even_when_nested_across_threads() -> None:
+    from transformers.utils import logging as hf_logging
+
+    from splade_qdrant.models import quiet_transformers
+
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    try:
+        hf_logging.set_verbosity_info()
+        hf_logging.disable_progress_bar()  # the caller's choice: must survive the block
+        inside, release = threading.Event(), threading.Event()
+
+        def other() -> None:
+            with quiet_transformers():
+                inside.set()
+                release.wait()
+
+        t = threading.Thread(target=other)
+        t.start()
+        inside.wait()
+        with quiet_transformers():
+            assert hf_logging.get_verbosity() == hf_logging.ERROR
+        assert hf_logging.get_verbosity() == hf_logging.ERROR  # the other thread is still inside
+        release.set()
+        t.join()
+        assert hf_logging.get_verbosity() == hf_logging.INFO
+        assert not hf_logging.is_progress_bar_enabled()
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        (hf_logging.enable_progress_bar if bars else hf_logging.disable_progress_bar)()
