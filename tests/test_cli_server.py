@@ -28,7 +28,8 @@ DOCS = [
 
 @pytest.fixture(autouse=True)
 def _no_server_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("QDRANT_URL", "QDRANT_API_KEY", "SPLADE_QDRANT_STORE", "SPLADE_QDRANT_RETRIES", "SPLADE_QDRANT_TIMEOUT"):
+    for name in ("QDRANT_URL", "QDRANT_API_KEY", "SPLADE_QDRANT_STORE", "SPLADE_QDRANT_RETRIES", "SPLADE_QDRANT_TIMEOUT",
+                 "SPLADE_QDRANT_BACKOFF", "SPLADE_QDRANT_PREFER_GRPC", "SPLADE_QDRANT_CA_CERT", "SPLADE_QDRANT_TLS_VERIFY"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -57,6 +58,7 @@ def one_line(capsys: pytest.CaptureFixture[str]) -> str:
     return err[0]
 
 
+@pytest.mark.slow  # loads splade-tiny and ingests twice
 def test_index_fields_on_the_embedded_store(tmp_path: Path, corpus: Path, model: list[str]) -> None:
     store = str(tmp_path / "s")
     argv = ["ingest", str(corpus), "--store", store, "-c", "c", *model]
@@ -83,6 +85,7 @@ def test_refused_options_are_one_line(
     assert expected in one_line(capsys)
 
 
+@pytest.mark.slow  # loads splade-tiny and ingests
 def test_cluster_options_reach_the_server(fake_url: tuple[FakeQdrant, str], corpus: Path, model: list[str]) -> None:
     fake, url = fake_url
     argv = [
@@ -98,9 +101,10 @@ def test_cluster_options_reach_the_server(fake_url: tuple[FakeQdrant, str], corp
 
 
 def test_retries_option_bounds_the_tries(
-    fake_url: tuple[FakeQdrant, str], corpus: Path, model: list[str], capsys: pytest.CaptureFixture[str]
+    fake_url: tuple[FakeQdrant, str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake, url = fake_url
+    monkeypatch.setenv("SPLADE_QDRANT_BACKOFF", "0.01")  # the environment sets what no option gives
     fake.fail("GET", r"/collections/c", 502)
     assert main(["info", "--url", url, "-c", "c", "--retries", "3"]) == 2
     line = one_line(capsys)

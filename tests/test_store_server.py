@@ -39,6 +39,12 @@ pytestmark = pytest.mark.filterwarnings("ignore:Api key is used with an insecure
 COUNT = r"/collections/c/points/count"
 
 
+@pytest.fixture(autouse=True)
+def _no_server_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("QDRANT_URL", "QDRANT_API_KEY", "SPLADE_QDRANT_PREFER_GRPC", "SPLADE_QDRANT_CA_CERT", "SPLADE_QDRANT_TLS_VERIFY"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def fake() -> FakeQdrant:
     return FakeQdrant()
