@@ -279,7 +279,7 @@ class AsyncSpladeQdrant:
             await self._run(self.sync.close)
         self._pool.shutdown(wait=False)
 
-    async def __aenter__(self) -> AsyncSpladeQdrant:
+    async def __aenter__(self) -> AsyncSpladeQdrant:  # noqa: PYI034 — Python 3.10 has no typing.Self
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -25,7 +25,7 @@ from ..pair import EncoderPair
 from ..search import SearchHit
 from ..sparse import SparseVector
 
-__all__ = ["OffLoop", "PairLoader", "check_query", "check_texts", "document_key", "hit_metadata", "as_lists"]
+__all__ = ["OffLoop", "PairLoader", "as_lists", "check_query", "check_texts", "document_key", "hit_metadata"]
 
 T = TypeVar("T")
 

@@ -39,13 +39,17 @@ except ImportError:
     raise MissingDependencyError("qdrant-haystack", "haystack", "splade_qdrant.integrations.haystack") from None
 
 from ..collection import SpladeQdrant
-from ..config import DEFAULT_BATCH_SIZE, DEFAULT_DOC_MAX_LENGTH, DEFAULT_QUERY_MAX_LENGTH
+from ..config import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_DOC_MAX_LENGTH,
+    DEFAULT_QUERY_MAX_LENGTH,
+)
 from ..encoder import DEFAULT_LONG_DOCS, LongDocs
 from ..errors import ConfigError
 from ..fusion import DEFAULT_RRF_K
 from ..ingest import point_id
 from ..pair import EncoderPair
-from ..search import FusionMethod, Mode, SearchHit, Searcher
+from ..search import FusionMethod, Mode, Searcher, SearchHit
 from ._common import PairLoader, check_query, check_texts, document_key, hit_metadata
 
 __all__ = ["SpladeDocumentEmbedder", "SpladeQdrantRetriever", "SpladeTextEmbedder"]
@@ -214,8 +218,7 @@ class SpladeQdrantRetriever:
 
     def warm_up(self) -> None:
         """Open the collection and load its query encoder."""
-        if self._searcher is None:
-            assert self.collection is not None  # checked in __init__
+        if self._searcher is None and self.collection is not None:
             self._sq = SpladeQdrant(
                 self.collection, store=None if self.store is None else os.fspath(self.store), url=self.url,
                 api_key=self.api_key, query_model=self.query_model, dense_model=self.dense_model,
@@ -239,9 +242,11 @@ class SpladeQdrantRetriever:
     def run(self, query: str, top_k: int | None = None, filters: Any = None) -> dict[str, list[Document]]:
         """The ``top_k`` best documents for ``query``."""
         self.warm_up()
-        assert self._searcher is not None
-        hits = self._searcher.search(
-            check_query(query), limit=top_k or self.top_k, filter=filters, mode=self.mode, fusion=self.fusion,
+        searcher = self._searcher
+        if searcher is None:  # pragma: no cover — __init__ requires a searcher or a collection
+            raise ConfigError("SpladeQdrantRetriever has neither a searcher nor a collection")
+        hits = searcher.search(
+            check_query(query), limit=self.top_k if top_k is None else top_k, filter=filters, mode=self.mode, fusion=self.fusion,
             rrf_k=self.rrf_k, breakdown=self.mode == "hybrid",
         )
         return {"documents": [_document(h) for h in hits]}

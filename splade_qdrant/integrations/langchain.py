@@ -38,7 +38,10 @@ from typing import Any
 from ..errors import MissingDependencyError
 
 try:
-    from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
+    from langchain_core.callbacks import (
+        AsyncCallbackManagerForRetrieverRun,
+        CallbackManagerForRetrieverRun,
+    )
     from langchain_core.documents import Document
     from langchain_core.embeddings import Embeddings
     from langchain_core.retrievers import BaseRetriever
@@ -49,15 +52,26 @@ except ImportError:
 
 from pydantic import ConfigDict
 
+from ..config import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_DOC_MAX_LENGTH,
+    DEFAULT_QUERY_MAX_LENGTH,
+)
 from ..dense import DenseEncoderLike
-from ..config import DEFAULT_BATCH_SIZE, DEFAULT_DOC_MAX_LENGTH, DEFAULT_QUERY_MAX_LENGTH
 from ..encoder import DEFAULT_LONG_DOCS, LongDocs
 from ..errors import ConfigError
 from ..fusion import DEFAULT_RRF_K
 from ..ingest import point_id
 from ..pair import EncoderPair
-from ..search import FusionMethod, Mode, SearchHit, Searcher
-from ._common import OffLoop, PairLoader, check_query, check_texts, document_key, hit_metadata
+from ..search import FusionMethod, Mode, Searcher, SearchHit
+from ._common import (
+    OffLoop,
+    PairLoader,
+    check_query,
+    check_texts,
+    document_key,
+    hit_metadata,
+)
 
 __all__ = ["DenseEmbeddings", "SpladeQdrantRetriever", "SpladeSparseEmbeddings", "add_documents", "stable_ids"]
 

@@ -41,14 +41,25 @@ except ImportError:
 
 from pydantic import PrivateAttr
 
-from ..config import DEFAULT_BATCH_SIZE, DEFAULT_DOC_MAX_LENGTH, DEFAULT_QUERY_MAX_LENGTH
+from ..config import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_DOC_MAX_LENGTH,
+    DEFAULT_QUERY_MAX_LENGTH,
+)
 from ..dense import DenseEncoderLike
 from ..encoder import DEFAULT_LONG_DOCS, LongDocs
 from ..fusion import DEFAULT_RRF_K, rrf
 from ..ingest import point_id
 from ..pair import EncoderPair
-from ..search import FusionMethod, Mode, SearchHit, Searcher
-from ._common import OffLoop, PairLoader, as_lists, check_query, document_key, hit_metadata
+from ..search import FusionMethod, Mode, Searcher, SearchHit
+from ._common import (
+    OffLoop,
+    PairLoader,
+    as_lists,
+    check_query,
+    document_key,
+    hit_metadata,
+)
 
 __all__ = [
     "DenseEmbedding",

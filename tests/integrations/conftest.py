@@ -4,6 +4,8 @@ one-line error."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,16 +47,16 @@ def random_store(tmp_path: Path, random_pair: Any) -> Iterator[Any]:
     store.close()
 
 
-def cli_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+def cli_error(argv: list[str]) -> str:
     """Run ``splade-qdrant ARGV`` in-process; the message after ``error: `` on its one stderr line."""
     from splade_qdrant.cli import main
 
-    capsys.readouterr()
-    code = main(argv)
-    err = capsys.readouterr().err.strip()
-    assert code == 2, (code, err)
-    assert "\n" not in err and ": error: " in err, err
-    return err.split(": error: ", 1)[1]
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(argv)
+    line = err.getvalue().strip()
+    assert code == 2 and "\n" not in line and ": error: " in line, (code, line)
+    return line.split(": error: ", 1)[1]
 
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:

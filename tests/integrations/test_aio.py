@@ -16,7 +16,7 @@ from splade_qdrant.errors import ConfigError
 
 from .conftest import DOCS
 
-WORDS = "wing flow lift drag air speed heat transfer boundary layer shock wave pressure mach plate surface".split()
+WORDS = ["wing", "flow", "lift", "drag", "air", "speed", "heat", "transfer", "boundary", "layer", "shock", "wave", "pressure", "mach", "plate", "surface"]
 
 
 def corpus(n: int) -> list[dict[str, Any]]:

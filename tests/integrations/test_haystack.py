@@ -11,17 +11,19 @@ import pytest
 
 pytest.importorskip("haystack_integrations.document_stores.qdrant")
 
-from haystack import Document, Pipeline  # noqa: E402
-from haystack.document_stores.types import DuplicatePolicy  # noqa: E402
-from haystack_integrations.components.retrievers.qdrant import QdrantSparseEmbeddingRetriever  # noqa: E402
-from haystack_integrations.document_stores.qdrant import QdrantDocumentStore  # noqa: E402
+from haystack import Document, Pipeline
+from haystack.document_stores.types import DuplicatePolicy
+from haystack_integrations.components.retrievers.qdrant import (
+    QdrantSparseEmbeddingRetriever,
+)
+from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
 
-from splade_qdrant.errors import ConfigError, InputError, MissingDependencyError  # noqa: E402
-from splade_qdrant.ingest import point_id  # noqa: E402
-from splade_qdrant.integrations import haystack as hs  # noqa: E402
-from splade_qdrant.search import Searcher  # noqa: E402
+from splade_qdrant.errors import ConfigError, InputError, MissingDependencyError
+from splade_qdrant.ingest import point_id
+from splade_qdrant.integrations import haystack as hs
+from splade_qdrant.search import Searcher
 
-from .conftest import DOCS  # noqa: E402
+from .conftest import DOCS
 
 
 def doc_store() -> QdrantDocumentStore:

@@ -11,16 +11,16 @@ import pytest
 
 pytest.importorskip("langchain_qdrant")
 
-from langchain_core.documents import Document  # noqa: E402
-from langchain_qdrant import QdrantVectorStore, RetrievalMode  # noqa: E402
-from qdrant_client import QdrantClient, models  # noqa: E402
+from langchain_core.documents import Document
+from langchain_qdrant import QdrantVectorStore, RetrievalMode
+from qdrant_client import QdrantClient, models
 
-from splade_qdrant.errors import ConfigError, InputError, MissingDependencyError  # noqa: E402
-from splade_qdrant.ingest import point_id  # noqa: E402
-from splade_qdrant.integrations import langchain as lc  # noqa: E402
-from splade_qdrant.search import Searcher  # noqa: E402
+from splade_qdrant.errors import ConfigError, InputError, MissingDependencyError
+from splade_qdrant.ingest import point_id
+from splade_qdrant.integrations import langchain as lc
+from splade_qdrant.search import Searcher
 
-from .conftest import DOCS  # noqa: E402
+from .conftest import DOCS
 
 
 @pytest.fixture

@@ -12,18 +12,22 @@ import pytest
 
 pytest.importorskip("llama_index.vector_stores.qdrant")
 
-from llama_index.core.schema import TextNode  # noqa: E402
-from llama_index.core.vector_stores.types import VectorStoreQuery, VectorStoreQueryMode, VectorStoreQueryResult  # noqa: E402
-from llama_index.vector_stores.qdrant import QdrantVectorStore  # noqa: E402
-from qdrant_client import QdrantClient  # noqa: E402
+from llama_index.core.schema import TextNode
+from llama_index.core.vector_stores.types import (
+    VectorStoreQuery,
+    VectorStoreQueryMode,
+    VectorStoreQueryResult,
+)
+from llama_index.vector_stores.qdrant import QdrantVectorStore
+from qdrant_client import QdrantClient
 
-from splade_qdrant.errors import ConfigError, InputError, MissingDependencyError  # noqa: E402
-from splade_qdrant.fusion import rrf  # noqa: E402
-from splade_qdrant.ingest import point_id  # noqa: E402
-from splade_qdrant.integrations import llama_index as li  # noqa: E402
-from splade_qdrant.search import Searcher  # noqa: E402
+from splade_qdrant.errors import ConfigError, InputError, MissingDependencyError
+from splade_qdrant.fusion import rrf
+from splade_qdrant.ingest import point_id
+from splade_qdrant.integrations import llama_index as li
+from splade_qdrant.search import Searcher
 
-from .conftest import DOCS  # noqa: E402
+from .conftest import DOCS
 
 
 def nodes(docs: list[tuple[str, str]] = DOCS) -> list[TextNode]:
@@ -44,7 +48,7 @@ def test_encoder_fns_have_the_store_types(random_pair: Any) -> None:
     want = random_pair.document.encode([t for _, t in DOCS])
     assert indices == [w.indices.tolist() for w in want] and values == [w.values.tolist() for w in want]
     assert type(indices[0][0]) is int and type(values[0][0]) is float
-    qi, qv = query_fn(["wing lift"])
+    qi, _ = query_fn(["wing lift"])
     assert len(qi) == 1 and qi[0] == random_pair.query.encode(["wing lift"])[0].indices.tolist()
 
 
