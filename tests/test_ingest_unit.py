@@ -120,7 +120,7 @@ def test_search_scores_are_exact_dot_products(tmp_path: Path, pair: EncoderPair)
         assert [h.id for h in hits] == [d for d, _ in exact]
         assert [h.score for h in hits] == pytest.approx([s for _, s in exact], abs=1e-5)
         assert searcher.search_batch([], limit=3) == []
-        with pytest.raises(TypeError):
+        with pytest.raises(InputError, match="list of query strings"):  # the project's error, saying what is expected
             searcher.search_batch(query, limit=3)  # type: ignore[arg-type]
         with pytest.raises(ConfigError):
             searcher.search(query, limit=0)
