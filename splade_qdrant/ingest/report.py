@@ -82,8 +82,10 @@ class IngestReport:
 
     def summary(self) -> str:
         lines = [
-            f"collection {self.collection!r}: {self.documents} documents read, {self.points_written} points written "
-            f"in {self.seconds:.1f} s ({self.docs_per_s:.0f} documents/s), {self.avg_nnz:.0f} non-zero terms on average",
+            (
+                f"collection {self.collection!r}: {self.documents} documents read, {self.points_written} points written "
+                f"in {self.seconds:.1f} s ({self.docs_per_s:.0f} documents/s), {self.avg_nnz:.0f} non-zero terms on average"
+            ),
         ]
         if self.skipped_unchanged:
             lines.append(f"{self.skipped_unchanged} unchanged documents skipped (already stored with the same content)")
