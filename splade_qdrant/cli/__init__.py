@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 from .._version import __version__
 from ..errors import SpladeQdrantError
-from . import delete, drop, info, ingest, search, serve
+from . import delete, drop, info, ingest, migrate, search, serve
 from . import eval as eval_cmd
 from . import list as list_cmd
 from ._common import parse_filters, parse_weights
@@ -31,7 +31,7 @@ EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
 # Each subcommand module: ``register(subparsers)``. New subcommands add their module here.
-_SUBCOMMANDS = (ingest, search, eval_cmd, info, list_cmd, drop, delete, serve)
+_SUBCOMMANDS = (ingest, search, eval_cmd, info, list_cmd, drop, delete, serve, migrate)
 
 
 class _Parser(argparse.ArgumentParser):
