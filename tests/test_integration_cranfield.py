@@ -7,6 +7,7 @@ The session fixtures ``cran_edge`` and ``cran_memory`` ingest the 1,400 document
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -236,11 +237,24 @@ def test_offset_pages_through_the_ranking(edge_searcher: Searcher, exact: Exact)
 
 @pytest.fixture(scope="module")
 def moved_model(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """splade-tiny at another path (symlinked files): the same weights, a different model id."""
+    """splade-tiny at another path (symlinked files): the same model, found elsewhere."""
     d = tmp_path_factory.mktemp("moved") / "splade-tiny-copy"
     d.mkdir()
     for f in tiny_model_dir.iterdir():
         (d / f.name).symlink_to(f.resolve())
+    return d
+
+
+@pytest.fixture(scope="module")
+def other_model(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """splade-tiny with one more (unused) config field: the same vectors, but another model by content."""
+    d = tmp_path_factory.mktemp("other") / "splade-tiny-other"
+    d.mkdir()
+    for f in tiny_model_dir.iterdir():
+        if f.name != "config.json":
+            (d / f.name).symlink_to(f.resolve())
+    config = json.loads((tiny_model_dir / "config.json").read_text(encoding="utf-8"))
+    (d / "config.json").write_text(json.dumps({**config, "note": "a different model"}), encoding="utf-8")
     return d
 
 
@@ -253,17 +267,26 @@ def test_searcher_loads_recorded_query_model(cran_edge: IngestedStore, edge_sear
                            lambda i: exact.score(2, i), what="recorded model")
 
 
-def test_searcher_refuses_other_query_model(cran_edge: IngestedStore, moved_model: Path, edge_searcher: Searcher,
-                                            exact: Exact) -> None:
-    with pytest.raises(FingerprintMismatchError) as info:
-        Searcher(cran_edge.store, cran_edge.name, query_model=str(moved_model), device="cpu")
-    assert "allow_model_mismatch" in str(info.value)
-    accepted = Searcher(cran_edge.store, cran_edge.name, query_model=str(moved_model), device="cpu", allow_model_mismatch=True)
-    assert accepted.encoder.name == str(moved_model.resolve())
-    got = accepted.search(exact.queries[3], limit=TOP)
+def test_searcher_accepts_a_moved_model(cran_edge: IngestedStore, moved_model: Path, edge_searcher: Searcher, exact: Exact) -> None:
+    """Models compare by content (config, tokenizer, weights), not by path (issue 16 item 8)."""
+    moved = Searcher(cran_edge.store, cran_edge.name, query_model=str(moved_model), device="cpu")
+    assert moved.encoder.name == str(moved_model.resolve())
+    got = moved.search(exact.queries[3], limit=TOP)
     want = edge_searcher.search(exact.queries[3], limit=TOP)
     assert_matches_ranking([(h.id, h.score) for h in got], [(h.id, h.score) for h in want],
                            lambda i: exact.score(3, i), what="moved model")
+
+
+def test_searcher_refuses_other_query_model(cran_edge: IngestedStore, other_model: Path, edge_searcher: Searcher,
+                                            exact: Exact) -> None:
+    with pytest.raises(FingerprintMismatchError) as info:
+        Searcher(cran_edge.store, cran_edge.name, query_model=str(other_model), device="cpu")
+    assert "allow_model_mismatch" in str(info.value)
+    accepted = Searcher(cran_edge.store, cran_edge.name, query_model=str(other_model), device="cpu", allow_model_mismatch=True)
+    got = accepted.search(exact.queries[3], limit=TOP)
+    want = edge_searcher.search(exact.queries[3], limit=TOP)
+    assert_matches_ranking([(h.id, h.score) for h in got], [(h.id, h.score) for h in want],
+                           lambda i: exact.score(3, i), what="other model")
 
 
 # --------------------------------------------------------------------------- quality
