@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from ._common import encoders_from_args, model_options, store_options
+from ._ray_ingest import add_ray_options, check_ray_args, run_ray
 
 __all__ = ["register", "run"]
 
@@ -33,6 +34,7 @@ def register(sub: Any) -> None:
     c.add_argument("--on-disk", action="store_true", default=None, help="server: keep the sparse index and payloads on disk (memory-mapped)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar, and no progress lines when stderr is not a terminal (those come every $SPLADE_QDRANT_PROGRESS_INTERVAL s, default 30)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_ray_options(p)
     p.set_defaults(handler=run)
 
 
@@ -40,6 +42,9 @@ def run(args: argparse.Namespace) -> int:
     from ..documents import check_source
 
     check_source(args.path, skip_bad=args.skip_bad)  # a typo in the path fails before any model loads
+    check_ray_args(args)
+    if args.ray:
+        return run_ray(args, creation_options)
     sq = encoders_from_args(args)
     with sq:
         creation_options(sq.store, args.collection, args)
