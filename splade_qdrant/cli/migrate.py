@@ -31,6 +31,11 @@ def register(sub: Any) -> None:
     p.add_argument("--from-api-key", metavar="KEY", help="API key of the source server")
     p.add_argument("--to-api-key", metavar="KEY", help="API key of the target server")
     p.add_argument("--to-collection", metavar="NAME", help="name in the target (default: the same)")
+    c = p.add_argument_group("creation on a server target (default: the server's; never copied from an embedded store)")
+    c.add_argument("--shards", type=int, metavar="N", help="shards of the new collection")
+    c.add_argument("--replicas", type=int, metavar="N", help="copies of each shard (replication factor)")
+    c.add_argument("--write-consistency", type=int, metavar="N", help="replicas that must acknowledge a write")
+    c.add_argument("--on-disk", action="store_true", default=None, help="keep the sparse index and payloads on disk (memory-mapped)")
     p.add_argument("--batch-size", type=int, default=DEFAULT_MIGRATE_BATCH, help="points per page (default %(default)s)")
     p.add_argument("--sample", type=int, default=DEFAULT_SAMPLE, help="points compared bit for bit afterwards (default %(default)s)")
     p.add_argument("--queries", type=int, default=DEFAULT_QUERIES, help="sampled points run as top-10 queries on both sides (default %(default)s)")
@@ -43,6 +48,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..errors import CollectionNotFoundError
     from ..migrate import migrate, open_location
+    from ..store import ServerOptions
 
     source = open_location(args.from_store, url=args.from_url, api_key=args.from_api_key)
     with source:
@@ -50,6 +56,12 @@ def run(args: argparse.Namespace) -> int:
             raise CollectionNotFoundError(f"collection {args.collection!r} does not exist in {source.describe()}")
         target = open_location(args.to_store, url=args.to_url, api_key=args.to_api_key, local_path=args.to_local_path)
         with target:
+            server = ServerOptions(
+                shards=args.shards, replicas=args.replicas, write_consistency=args.write_consistency,
+                on_disk_sparse=args.on_disk, on_disk_payload=args.on_disk,
+            )
+            if server.given():
+                target.set_creation_defaults(server=server)  # the embedded store refuses them (ConfigError)
             report = migrate(
                 source, target, args.collection, to_collection=args.to_collection, batch_size=args.batch_size,
                 verify=not args.no_verify, sample=args.sample, queries=args.queries,
