@@ -100,6 +100,7 @@ def test_a_different_query_setting_is_refused(capsys: pytest.CaptureFixture[str]
 # --------------------------------------------------------------------------- 7: list, drop, delete
 
 
+@pytest.mark.slow
 def test_list_delete_drop(capsys: pytest.CaptureFixture[str], tmp_path: Path, corpus: Path, tiny_model_dir: Path) -> None:
     store = tmp_path / "store"
     code, out, _ = run_cli(capsys, "list", "--store", str(store))
@@ -175,6 +176,7 @@ def test_doc_max_length_above_the_model_is_refused_before_anything_exists(
 # --------------------------------------------------------------------------- 8: a moved model
 
 
+@pytest.mark.slow
 def test_moved_model_ingests_and_searches_without_override(capsys: pytest.CaptureFixture[str], tmp_path: Path, corpus: Path,
                                                            tiny_model_dir: Path) -> None:
     store = tmp_path / "store"

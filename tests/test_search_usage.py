@@ -54,9 +54,30 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 
 @pytest.fixture
 def filled(store: Store, tiny_mlm: Any) -> tuple[Store, EncoderPair]:
+    """A fresh collection "c" (query top_k 2 recorded) the test may change."""
     pair = make_pair(tiny_mlm, query_top_k=2)
     ingest(store, "c", DOCS, pair=pair, show_progress=False)
     return store, pair
+
+
+@pytest.fixture(scope="module", params=["edge", "memory"])
+def searched(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, tiny_mlm: Any) -> Iterator[tuple[Store, EncoderPair]]:
+    """The same collection, built once per backend, for tests that only search it."""
+    s = open_store(tmp_path_factory.mktemp("usage") / "store") if request.param == "edge" else open_store(":memory:")
+    pair = make_pair(tiny_mlm, query_top_k=2)
+    ingest(s, "c", DOCS, pair=pair, show_progress=False)
+    yield s, pair
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def searched_edge(tmp_path_factory: pytest.TempPathFactory, tiny_mlm: Any) -> Iterator[tuple[Store, EncoderPair]]:
+    """One embedded collection for the argument checks (backend-independent)."""
+    s = open_store(tmp_path_factory.mktemp("usage-edge") / "store")
+    pair = make_pair(tiny_mlm, query_top_k=2)
+    ingest(s, "c", DOCS, pair=pair, show_progress=False)
+    yield s, pair
+    s.close()
 
 
 def ids(hits: list[Any]) -> set[str]:
@@ -66,15 +87,15 @@ def ids(hits: list[Any]) -> set[str]:
 # --------------------------------------------------------------------------- 1: filters
 
 
-def test_integer_doc_id_filter_finds_the_string_id(filled: tuple[Store, EncoderPair]) -> None:
-    store, pair = filled
+def test_integer_doc_id_filter_finds_the_string_id(searched: tuple[Store, EncoderPair]) -> None:
+    store, pair = searched
     s = Searcher(store, "c", query_encoder=pair.query)
     assert ids(s.search("wing flow", filter={"doc_id": 1})) == {"1"}
     assert ids(s.search("wing flow", filter={"doc_id": [1, "abc"]})) == {"1", "abc"}
 
 
-def test_mixed_type_any_of_matches_both_types(filled: tuple[Store, EncoderPair]) -> None:
-    store, pair = filled
+def test_mixed_type_any_of_matches_both_types(searched: tuple[Store, EncoderPair]) -> None:
+    store, pair = searched
     s = Searcher(store, "c", query_encoder=pair.query)
     # 1960 matches the integer years, "1960" the one document that stores it as a string.
     assert ids(s.search("flow", filter={"year": [1960, "1960"]}, limit=10)) == {"1", "abc", "10"}
@@ -84,8 +105,8 @@ def test_mixed_type_any_of_matches_both_types(filled: tuple[Store, EncoderPair])
 # --------------------------------------------------------------------------- 2: recorded settings
 
 
-def test_search_uses_the_recorded_query_settings(filled: tuple[Store, EncoderPair], tiny_mlm: Any) -> None:
-    store, pair = filled
+def test_search_uses_the_recorded_query_settings(searched: tuple[Store, EncoderPair], tiny_mlm: Any) -> None:
+    store, pair = searched
     assert store.metadata("c")["query"]["top_k"] == 2
     # A searcher that loads nothing itself but is given an encoder with other settings: refused.
     with pytest.raises(FingerprintMismatchError, match="top_k=2"):
@@ -98,8 +119,8 @@ def test_search_uses_the_recorded_query_settings(filled: tuple[Store, EncoderPai
     assert hits
 
 
-def test_explicit_query_option_that_differs_is_refused(filled: tuple[Store, EncoderPair]) -> None:
-    store, _ = filled
+def test_explicit_query_option_that_differs_is_refused(searched: tuple[Store, EncoderPair]) -> None:
+    store, _ = searched
     recorded = store.metadata("c")
     with pytest.raises(FingerprintMismatchError, match="max_length=16 .*not max_length=32"):
         EncoderOptions(query_max_length=32).query_settings(recorded)
@@ -172,16 +193,16 @@ def test_close_is_final(filled: tuple[Store, EncoderPair]) -> None:
     ({"weights": [1, 1, 1]}, "two numbers"),
     ({"prefetch_limit": 0}, "prefetch_limit"),
 ])
-def test_bad_search_options_raise_config_errors(filled: tuple[Store, EncoderPair], options: dict[str, Any], needle: str) -> None:
-    store, pair = filled
+def test_bad_search_options_raise_config_errors(searched_edge: tuple[Store, EncoderPair], options: dict[str, Any], needle: str) -> None:
+    store, pair = searched_edge
     s = Searcher(store, "c", query_encoder=pair.query)
     with pytest.raises(ConfigError, match=needle):
         s.search("wing", **options)
 
 
 @pytest.mark.parametrize("query", [None, 123, b"wing", ["wing"]])
-def test_non_string_query_is_an_input_error(filled: tuple[Store, EncoderPair], query: Any) -> None:
-    store, pair = filled
+def test_non_string_query_is_an_input_error(searched_edge: tuple[Store, EncoderPair], query: Any) -> None:
+    store, pair = searched_edge
     s = Searcher(store, "c", query_encoder=pair.query)
     with pytest.raises(InputError, match="query must be a string"):
         s.search(query)
@@ -224,9 +245,9 @@ def test_options_object_or_individual_options_not_both(store: Store) -> None:
 
 @pytest.mark.parametrize("query", ["", "   ", "?!", " ... ,; "])
 def test_query_without_letters_or_digits_returns_nothing_with_a_warning(
-    filled: tuple[Store, EncoderPair], caplog: pytest.LogCaptureFixture, query: str
+    searched_edge: tuple[Store, EncoderPair], caplog: pytest.LogCaptureFixture, query: str
 ) -> None:
-    store, pair = filled
+    store, pair = searched_edge
     s = Searcher(store, "c", query_encoder=pair.query)
     with caplog.at_level(logging.WARNING, logger="splade_qdrant.search"):
         assert s.search(query) == []
@@ -235,8 +256,8 @@ def test_query_without_letters_or_digits_returns_nothing_with_a_warning(
     assert "no letters or digits" in caplog.text
 
 
-def test_long_query_warns_it_was_truncated(filled: tuple[Store, EncoderPair], caplog: pytest.LogCaptureFixture) -> None:
-    store, pair = filled
+def test_long_query_warns_it_was_truncated(searched_edge: tuple[Store, EncoderPair], caplog: pytest.LogCaptureFixture) -> None:
+    store, pair = searched_edge
     s = Searcher(store, "c", query_encoder=pair.query)
     with caplog.at_level(logging.WARNING, logger="splade_qdrant.search"):
         s.search("wing flow")
