@@ -85,6 +85,7 @@ def test_bad_filters_are_one_line_errors(capsys: pytest.CaptureFixture[str], pru
 
 def test_search_in_a_new_process_uses_the_recorded_query_top_k(capsys: pytest.CaptureFixture[str], pruned_store: Path) -> None:
     code, out, _ = run_cli(capsys, "info", "-c", "c", "--store", str(pruned_store), "--json")
+    assert code == 0
     assert json.loads(out)["fingerprint"]["query"]["top_k"] == 2
     hits = search_json(capsys, pruned_store, "aerodynamic heat transfer of wings in supersonic flow", "--explain")
     assert hits and all(len(h["explanation"]) <= 2 for h in hits)
@@ -215,7 +216,7 @@ def _in_subprocess(argv: list[str]) -> dict[str, Any]:
         "print(json.dumps({'rc': rc, 'torch': 'torch' in sys.modules, 'transformers': 'transformers' in sys.modules, 'out': out.getvalue()}))\n"
     )
     env = {k: v for k, v in os.environ.items() if k not in ("QDRANT_URL", "SPLADE_QDRANT_STORE")}
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, env=env, timeout=120)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, env=env, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -243,6 +244,6 @@ def test_user_errors_as_a_real_subprocess_are_one_line(pruned_store: Path) -> No
         if "-c" not in argv:
             full += ["-c", "c"]
         full += ["--store", str(pruned_store)]
-        proc = subprocess.run(full, capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
+        proc = subprocess.run(full, capture_output=True, text=True, cwd=REPO_ROOT, timeout=120, check=False)
         assert proc.returncode == 2, (argv, proc.stderr)
         assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr, proc.stderr
