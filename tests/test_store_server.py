@@ -292,3 +292,10 @@ def test_ingest_fails_mid_way_then_the_rerun_completes_exactly_once(fake: FakeQd
     assert fake.upserted - before == len(DOCS) - landed
     per_doc = Counter(p["payload"]["doc_id"] for p in fake.collections["c"].points.values())
     assert per_doc == Counter(d["_id"] for d in DOCS)  # every document exactly once
+
+
+def test_grpc_with_a_private_ca_builds_a_secure_channel(tls_files: tuple[Path, Path]) -> None:
+    cert, _ = tls_files
+    store = open_store(url="https://127.0.0.1:9", prefer_grpc=True, ca_cert=str(cert), retries=1, timeout_s=2.0)
+    with pytest.raises(StoreUnavailableError, match=r"after 1 try \(gRPC UNAVAILABLE"):
+        store.list_collections()

@@ -151,7 +151,7 @@ class RemoteStore(Store):
         fault, why = classify(exc), detail(exc)
         if fault is Fault.TRANSIENT:
             return StoreUnavailableError(
-                f"cannot {action}: {self.describe()} is unreachable after {self.retries} tries ({why}); "
+                f"cannot {action}: {self.describe()} is unreachable after {self.retries} {'try' if self.retries == 1 else 'tries'} ({why}); "
                 "check --url / QDRANT_URL and that the server is running"
             )
         if fault is Fault.AUTH:
