@@ -29,7 +29,14 @@ from splade_qdrant.errors import (
 )
 from splade_qdrant.pair import EncoderPair
 from splade_qdrant.sparse import SparseVector
-from splade_qdrant.store import CollectionSpec, PointRecord, ServerConnection, ServerOptions, SparseQuery, open_store
+from splade_qdrant.store import (
+    CollectionSpec,
+    PointRecord,
+    ServerConnection,
+    ServerOptions,
+    SparseQuery,
+    open_store,
+)
 from splade_qdrant.store.base import Store
 from splade_qdrant.store.connection import DEFAULT_RETRIES, DEFAULT_TIMEOUT_S
 
@@ -270,7 +277,7 @@ def pair(tiny_mlm: Any) -> EncoderPair:
     return EncoderPair(SpladeEncoder(tiny_mlm, max_length=16), SpladeEncoder(tiny_mlm, max_length=8))
 
 
-WORDS = "wing lift shock nozzle flow heat boundary layer drag pressure".split()
+WORDS = ["wing", "lift", "shock", "nozzle", "flow", "heat", "boundary", "layer", "drag", "pressure"]
 DOCS = [{"_id": f"doc-{i}", "text": " ".join(WORDS[(i + k) % len(WORDS)] for k in range(1 + i % 5))} for i in range(40)]
 
 
