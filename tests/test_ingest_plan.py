@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
+
+import pytest
 
 from splade_qdrant.ingest import plan_chunks, plan_documents
 from splade_qdrant.ingest.progress import Progress
@@ -49,3 +53,11 @@ def test_progress_line_has_rate_eta_and_stage() -> None:
     line = p.line(elapsed=50.0)
     p.close()
     assert line.startswith("ingest c: 250/1000 documents (25%), 5.0 documents/s, ETA 2 min 30 s, encoding 512 documents for")
+
+
+@pytest.mark.slow
+def test_ingest_package_imports_without_torch() -> None:
+    """point_id and the payload helpers (used by the CLI, integrations and the Ray ingest) load no model code."""
+    code = "import sys, splade_qdrant.ingest as m; m.point_id('a'); m.IngestReport('c'); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True).stdout
+    assert out.strip() == "False"

@@ -18,13 +18,15 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import fingerprint
 from ..dense import DenseEncoderLike
 from ..errors import CollectionExistsError, ConfigError, FingerprintMismatchError
-from ..pair import EncoderPair
 from ..store.base import CollectionSpec, DenseSpec, SparseDatatype, Store
+
+if TYPE_CHECKING:
+    from ..pair import EncoderPair
 
 __all__ = ["SPARSE_DATATYPES", "Target", "check_existing", "check_options", "new_spec"]
 

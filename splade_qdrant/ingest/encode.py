@@ -15,16 +15,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
 from ..dense import DenseEncoderLike, check_dense_vector
 from ..documents import BadInput, Document
-from ..encoder import SpladeEncoder
 from ..errors import ConfigError, InputError
 from ..store.base import PointRecord
 from .points import point_id
+
+if TYPE_CHECKING:  # the encoders (torch) are only passed in: importing this package loads no model code
+    from ..encoder import SpladeEncoder
 
 __all__ = ["Encoded", "checked_dense", "dense_rows", "encode_chunks", "encode_documents"]
 

@@ -22,7 +22,7 @@ import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -36,7 +36,6 @@ from ..documents import (
     iter_documents,
 )
 from ..errors import InputError
-from ..pair import EncoderPair
 from ..store.base import PointRecord, SparseDatatype, Store
 from .checks import Target, check_options
 from .encode import checked_dense, encode_chunks, encode_documents
@@ -45,6 +44,9 @@ from .points import document_hash, make_payload, point_id
 from .progress import Progress
 from .report import IngestReport
 from .writer import Delete, Writer, delete_missing
+
+if TYPE_CHECKING:
+    from ..pair import EncoderPair
 
 __all__ = ["DEFAULT_CHUNK_SIZE", "DEFAULT_UPSERT_BATCH", "Batch", "ingest", "prepare"]
 
