@@ -214,9 +214,13 @@ class SpladeQdrant:
         delete_missing: bool = False,
         sparse_datatype: SparseDatatype | None = None,
         allow_idf: bool | None = None,
+        chunk_size: int | None = None,
+        upsert_batch: int | None = None,
+        optimize: bool = True,
         show_progress: bool | None = None,
     ) -> IngestReport:
-        """Encode and upsert documents (see :func:`splade_qdrant.ingest.ingest` for each option).
+        """Encode and upsert documents (see :func:`splade_qdrant.ingest.ingest` for each option;
+        ``chunk_size`` / ``upsert_batch`` None take its defaults).
 
         ``documents`` is a path to a JSONL / BEIR corpus or an iterable of documents (dicts
         with ``_id``/``id`` and ``text``, ``(id, text[, metadata])`` tuples or Documents).
@@ -224,14 +228,16 @@ class SpladeQdrant:
         self._open()
         _check_documents_arg(documents)
         from .documents import check_source
-        from .ingest import ingest
+        from .ingest import DEFAULT_CHUNK_SIZE, DEFAULT_UPSERT_BATCH, ingest
 
         if isinstance(documents, (str, os.PathLike)):
             check_source(documents, skip_bad=skip_bad)  # before the encoders load
         report = ingest(
             self.store, self.collection, documents, pair=self.pair, dense=self.dense, store_text=store_text,
             insert_only=insert_only, skip_unchanged=skip_unchanged, skip_bad=skip_bad, delete_missing=delete_missing,
-            sparse_datatype=sparse_datatype, allow_idf=allow_idf, show_progress=show_progress,
+            sparse_datatype=sparse_datatype, allow_idf=allow_idf, optimize=optimize, show_progress=show_progress,
+            chunk_size=DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size,
+            upsert_batch=DEFAULT_UPSERT_BATCH if upsert_batch is None else upsert_batch,
         )
         self._searcher = None  # the collection may have just been created
         return report
