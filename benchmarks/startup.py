@@ -29,7 +29,7 @@ def run_once(argv: list[str]) -> tuple[float, int, bool]:
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, check=False)
     wall = time.perf_counter() - t0
-    torch = any(line.rstrip().endswith("| torch") for line in proc.stderr.splitlines())
+    torch = any(line.startswith("import time:") and line.rsplit("|", 1)[-1].strip() == "torch" for line in proc.stderr.splitlines())
     return wall, proc.returncode, torch
 
 
@@ -71,9 +71,10 @@ def main() -> None:
         }
         r = results[name]
         rows.append([name, f"{r['median_s']:.2f}", f"{r['best_s']:.2f}", r["exit_status"], "yes" if r["imports_torch"] else "no"])
-    print(f"python -m splade_qdrant --version: {baseline:.2f} s (interpreter + package import)")
+    load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else []
+    print(f"python -m splade_qdrant --version: {baseline:.2f} s (interpreter + package import); load average {' '.join(load)}")
     print(table(["command", "median s", "best s", "exit", "torch imported"], rows))
-    path = save("startup", {"version_s": round(baseline, 3), "commands": results, "target": "info < 1 s"})
+    path = save("startup", {"version_s": round(baseline, 3), "load_average": load, "commands": results, "target": "info < 1 s"})
     print(json.dumps(results, indent=2))
     print(f"wrote {path}")
 
