@@ -17,15 +17,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from .errors import ConfigError, InputError, MissingDependencyError, ModelNotFoundError
+from .store.spec import Distance
 
 __all__ = ["DenseEncoder", "DenseEncoderLike", "check_dense_vector"]
 
-Distance = Literal["cosine", "dot", "euclid"]
 DEFAULT_DENSE_BATCH = 64
 
 

@@ -1,4 +1,6 @@
-"""Why a document matched: per-term contributions to a sparse score, and hybrid breakdowns.
+"""Why a document matched: per-term contributions to a sparse score.
+
+Hybrid hits' score breakdowns (each side's rank and score) are :class:`~splade_qdrant.hits.ScoreBreakdown`.
 
 The sparse score is a dot product, so it decomposes exactly into one contribution per
 shared vocabulary term: ``query_weight × document_weight``. :func:`explain_match` lists them
@@ -22,7 +24,7 @@ import numpy as np
 
 from .sparse import SparseVector
 
-__all__ = ["ScoreBreakdown", "TermMatch", "explain_match"]
+__all__ = ["TermMatch", "explain_match"]
 
 
 @dataclass(frozen=True)
@@ -34,20 +36,6 @@ class TermMatch:
     query_weight: float
     document_weight: float
     contribution: float
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class ScoreBreakdown:
-    """Where a hybrid hit came from: each side's rank (from 1) and score, None if absent."""
-
-    fused_score: float
-    sparse_rank: int | None
-    sparse_score: float | None
-    dense_rank: int | None
-    dense_score: float | None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -73,7 +73,7 @@ def _looks_like_path(model: str) -> bool:
     return model.startswith((".", "/", "~")) or model.count("/") > 1 or "\\" in model
 
 
-def _router_subfolder(root: Path | None, read: Any, side: Side) -> str:
+def _router_subfolder(read: Any, side: Side) -> str:
     """Return the subfolder of ``side``'s masked LM if ``modules.json`` names a Router, else ""."""
     modules_text = read("modules.json")
     if modules_text is None:
@@ -150,7 +150,7 @@ def locate(model: str, *, side: Side) -> ModelLocation:
             f = root / name
             return f.read_text(encoding="utf-8") if f.is_file() else None
 
-        sub = _router_subfolder(root, read, side)
+        sub = _router_subfolder(read, side)
         if not (root / sub / "config.json").is_file():
             where = f"{root / sub}" if sub else f"{root}"
             raise ModelNotFoundError(f"no config.json in {where}: not a transformers model directory; {_HINT}")
@@ -163,7 +163,7 @@ def locate(model: str, *, side: Side) -> ModelLocation:
         raise ModelNotFoundError(
             f"model {model!r} is not a local directory and the Hugging Face Hub cannot be reached; {_HINT}"
         )
-    return ModelLocation(model, _router_subfolder(None, _hub_reader(model), side), is_local=False)
+    return ModelLocation(model, _router_subfolder(_hub_reader(model), side), is_local=False)
 
 
 def _model_dir(location: ModelLocation) -> Path | None:

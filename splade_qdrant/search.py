@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -31,8 +30,9 @@ from .config import DEFAULT_LIMIT
 from .dense import DenseEncoder, DenseEncoderLike, check_dense_vector
 from .encoder import SpladeEncoder
 from .errors import ConfigError, InputError
-from .explain import ScoreBreakdown, TermMatch, explain_match
+from .explain import explain_match
 from .fusion import DEFAULT_RRF_K, engine_rrf_k
+from .hits import ScoreBreakdown, SearchHit, hit_from_point
 from .options import (
     MAX_PAGE,
     check_device_available,
@@ -66,31 +66,6 @@ GROUP_FACTOR = 4
 
 Mode = Literal["sparse", "dense", "hybrid"]
 FusionMethod = Literal["rrf", "dbsf"]
-
-
-@dataclass(frozen=True)
-class SearchHit:
-    """One result: the document's own id, its score and the point's payload.
-
-    ``breakdown`` (hybrid, on request) gives each side's rank and score; ``explanation``
-    (on request) lists the matching SPLADE terms with their contributions.
-    """
-
-    id: str
-    score: float
-    payload: dict[str, Any]
-    point_id: str
-    breakdown: ScoreBreakdown | None = None
-    explanation: tuple[TermMatch, ...] | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-able form (what ``search --json`` prints)."""
-        out: dict[str, Any] = {"id": self.id, "score": self.score, "payload": self.payload, "point_id": self.point_id}
-        if self.breakdown is not None:
-            out["breakdown"] = self.breakdown.as_dict()
-        if self.explanation is not None:
-            out["explanation"] = [m.as_dict() for m in self.explanation]
-        return out
 
 
 class Searcher:
@@ -303,7 +278,7 @@ class Searcher:
                 if explain:
                     doc_vec = p.sparse if p.sparse is not None else SparseVector.empty()
                     expl = tuple(explain_match(sparse[i], doc_vec, self.encoder.decode))  # type: ignore[index]
-                hits.append(_hit(p, bd, expl))
+                hits.append(hit_from_point(p, bd, expl))
             out.append(hits)
         return out
 
@@ -398,6 +373,3 @@ def _first_per_document(rows: Sequence[StoredPoint]) -> list[StoredPoint]:
             out.append(p)
     return out
 
-
-def _hit(point: StoredPoint, breakdown: ScoreBreakdown | None, explanation: tuple[TermMatch, ...] | None) -> SearchHit:
-    return SearchHit(str(point.payload.get("doc_id", point.id)), point.score, point.payload, point.id, breakdown, explanation)

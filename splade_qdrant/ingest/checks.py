@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .. import fingerprint
+from ..config import DEFAULT_SPARSE_VECTOR
 from ..dense import DenseEncoderLike
 from ..errors import CollectionExistsError, ConfigError, FingerprintMismatchError
 from ..store.base import CollectionSpec, DenseSpec, SparseDatatype, Store
@@ -48,7 +49,7 @@ def new_spec(pair: EncoderPair, dense: DenseEncoderLike | None, *, sparse_dataty
         sparse_datatype=sparse_datatype or "float32",
         idf=bool(idf),
         dense=dense_spec,
-        metadata=fingerprint.build(pair.settings(), sparse_vector="splade", dense=None if dense is None else dense.settings()),
+        metadata=fingerprint.build(pair.settings(), sparse_vector=DEFAULT_SPARSE_VECTOR, dense=None if dense is None else dense.settings()),
     )
 
 

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, get_args
 
+from ..config import DEFAULT_SPARSE_VECTOR
 from ..errors import ConfigError
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "with_defaults",
 ]
 
+#: Dense vector similarity, as Qdrant names it (lower case); the one definition (dense.py imports it).
 Distance = Literal["cosine", "dot", "euclid"]
 SparseDatatype = Literal["float32", "float16", "uint8"]
 #: Payload index schema types, as Qdrant names them (lower case).
@@ -108,7 +110,7 @@ class CollectionSpec:
         server: creation options for a Qdrant server (None: the server's defaults).
     """
 
-    sparse_name: str = "splade"
+    sparse_name: str = DEFAULT_SPARSE_VECTOR
     sparse_datatype: SparseDatatype = "float32"
     idf: bool = False
     dense: DenseSpec | None = None
