@@ -20,6 +20,7 @@ from typing import Literal
 __all__ = [
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_DOC_MAX_LENGTH",
+    "DEFAULT_EVAL_LIMIT",
     "DEFAULT_LIMIT",
     "DEFAULT_LONG_DOCS",
     "DEFAULT_MODEL",
@@ -74,6 +75,8 @@ DEFAULT_SPARSE_VECTOR = "splade"
 DEFAULT_STORE_DIR = "./splade_qdrant_data"
 #: Hits per query when no limit is given.
 DEFAULT_LIMIT = 10
+#: Hits per query in an evaluation run (R@100 needs 100).
+DEFAULT_EVAL_LIMIT = 100
 
 ENV_MODEL = "SPLADE_QDRANT_MODEL"
 ENV_STORE = "SPLADE_QDRANT_STORE"

@@ -24,7 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from .config import DEFAULT_EVAL_LIMIT
 from .errors import ConfigError, InputError, MissingDependencyError
+from .fusion import DEFAULT_RRF_K
 from .search import FusionMethod, Mode, Searcher
 
 __all__ = ["EvalResult", "ModeResult", "RunConfig", "evaluate", "load_qrels", "load_queries", "score_run", "sweep_configs"]
@@ -38,7 +40,7 @@ class RunConfig:
 
     mode: Mode
     fusion: FusionMethod = "rrf"
-    rrf_k: int = 60
+    rrf_k: int = DEFAULT_RRF_K
     weights: tuple[float, float] | None = None
     #: Label in tables and JSON; default: the mode for sparse/dense, a description for hybrid.
     name: str | None = None
@@ -185,7 +187,7 @@ def evaluate(
     dataset_dir: str | os.PathLike[str],
     *,
     configs: Sequence[RunConfig] = (RunConfig("sparse"),),
-    limit: int = 100,
+    limit: int = DEFAULT_EVAL_LIMIT,
     run_file: str | os.PathLike[str] | None = None,
 ) -> EvalResult:
     """Run every judged query of ``dataset_dir`` for each configuration and score it.

@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Any
 
+from ..config import DEFAULT_EVAL_LIMIT
 from ._common import (
     encoders_from_args,
     fusion_options,
@@ -29,7 +30,7 @@ def register(sub: Any) -> None:
     p.add_argument("--mode", choices=("sparse", "dense", "hybrid", "all"), default="sparse", help="what to evaluate (default %(default)s; all = what the collection supports)")
     p.add_argument("--sweep", action="store_true", help="hybrid tuning: RRF k in {2,10,60}, weightings, DBSF, each side alone")
     fusion_options(p)
-    p.add_argument("--limit", type=int, default=100, help="hits per query (default %(default)s; >= 1000 adds R@1000)")
+    p.add_argument("--limit", type=int, default=DEFAULT_EVAL_LIMIT, help="hits per query (default %(default)s; >= 1000 adds R@1000)")
     p.add_argument("--run-file", metavar="PATH", help="write the run(s) in TREC format")
     p.add_argument("--json", action="store_true", help="print metrics as JSON")
     p.set_defaults(handler=run)
