@@ -15,7 +15,13 @@ __all__ = ["register", "run"]
 
 def register(sub: Any) -> None:
     """Add the ``serve`` subcommand to ``sub`` (an argparse subparsers object)."""
-    from ..service.settings import DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_LIMIT, DEFAULT_MAX_WAIT_MS, ENV_AUTH_KEY
+    from ..service.settings import (
+        DEFAULT_MAX_BATCH,
+        DEFAULT_MAX_BODY_BYTES,
+        DEFAULT_MAX_LIMIT,
+        DEFAULT_MAX_WAIT_MS,
+        ENV_AUTH_KEY,
+    )
 
     p = sub.add_parser("serve", help="HTTP search and encoding service with a search page (pip install 'splade-qdrant[serve]')")
     store_options(p)

@@ -31,7 +31,7 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Security
 from fastapi.encoders import jsonable_encoder
@@ -111,14 +111,17 @@ def _state(request: Request) -> ServiceState:
     return request.app.state.service  # type: ignore[no-any-return]
 
 
+StateDep = Annotated[ServiceState, Depends(_state)]
+
+
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer KEY (when the service has --auth-key)")
 _api_key = APIKeyHeader(name="api-key", auto_error=False, description="api-key: KEY (when the service has --auth-key)")
 
 
 async def _require_key(
     request: Request,
-    bearer: HTTPAuthorizationCredentials | None = Security(_bearer),
-    api_key: str | None = Security(_api_key),
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+    api_key: Annotated[str | None, Security(_api_key)],
 ) -> None:
     expected: str | None = request.app.state.auth_key
     if expected is None:
@@ -178,7 +181,7 @@ def create_app(settings: ServiceSettings, *, collection: SpladeQdrant | None = N
     api = APIRouter(dependencies=[Depends(_require_key)], responses=_ERRORS)
 
     @api.post("/search", response_model=SearchResponse, responses={**_NOT_FOUND, **_UNAVAILABLE}, tags=["search"])
-    async def search(body: SearchRequest, state: ServiceState = Depends(_state)) -> Any:
+    async def search(body: SearchRequest, state: StateDep) -> Any:
         """Search one query; each hit exactly as ``splade-qdrant search --json`` prints it.
 
         Concurrent requests with the same options are micro-batched through the query encoder.
@@ -187,7 +190,7 @@ def create_app(settings: ServiceSettings, *, collection: SpladeQdrant | None = N
         return _JSON(await state.search(body.text, body.search_options(), highlight=body.highlight))
 
     @api.post("/search/batch", response_model=BatchSearchResponse, responses={**_NOT_FOUND, **_UNAVAILABLE}, tags=["search"])
-    async def search_batch(body: BatchSearchRequest, state: ServiceState = Depends(_state)) -> Any:
+    async def search_batch(body: BatchSearchRequest, state: StateDep) -> Any:
         """Search several queries with the same options; one result per query, in order."""
         _check_page(state, body.limit, body.offset)
         options = body.search_options()
@@ -196,7 +199,7 @@ def create_app(settings: ServiceSettings, *, collection: SpladeQdrant | None = N
 
     @api.post("/documents", responses={**_UNAVAILABLE, 409: {"model": ErrorResponse, "description": "encoder fingerprint mismatch"}},
               tags=["documents"])
-    async def add_documents(body: DocumentsRequest, state: ServiceState = Depends(_state)) -> dict[str, Any]:
+    async def add_documents(body: DocumentsRequest, state: StateDep) -> dict[str, Any]:
         """Ingest documents (created or replaced by id; unchanged ones skipped), like ``splade-qdrant ingest``.
 
         Bad documents are refused with the CLI's message (422), or skipped and reported with
@@ -205,19 +208,19 @@ def create_app(settings: ServiceSettings, *, collection: SpladeQdrant | None = N
                                   insert_only=body.insert_only, reencode=body.reencode)
 
     @api.delete("/documents/{doc_id}", response_model=DeleteResponse, responses={**_NOT_FOUND, **_UNAVAILABLE}, tags=["documents"])
-    async def delete_document(doc_id: str, state: ServiceState = Depends(_state)) -> dict[str, Any]:
+    async def delete_document(doc_id: str, state: StateDep) -> dict[str, Any]:
         """Delete one document (all its chunks in a chunked collection)."""
         return {"id": doc_id, "points_deleted": await state.delete(doc_id)}
 
     @api.get("/collections/{name}", response_model=CollectionInfo, responses={**_NOT_FOUND, **_UNAVAILABLE}, tags=["collections"])
-    async def collection_info(name: str, state: ServiceState = Depends(_state)) -> dict[str, Any]:
+    async def collection_info(name: str, state: StateDep) -> dict[str, Any]:
         """Point count, vector configuration and encoder fingerprint of the served collection."""
         if name != state.name:
             raise HTTPException(404, f"this service serves collection {state.name!r}, not {name!r}")
         return await asyncio.get_running_loop().run_in_executor(None, state.info)
 
     @api.get("/metrics", response_class=PlainTextResponse, tags=["service"])
-    async def prometheus(state: ServiceState = Depends(_state)) -> PlainTextResponse:
+    async def prometheus(state: StateDep) -> PlainTextResponse:
         """Prometheus text: requests, latencies, query-encoder time, batch sizes, queue depth."""
         points = state.sq.store.count(state.name) if state.collection_exists() else None
         text = metrics.render(queue_depth=state.batcher.depth, points=points)
@@ -226,7 +229,7 @@ def create_app(settings: ServiceSettings, *, collection: SpladeQdrant | None = N
     @api.post("/embed_sparse", response_model=list[list[SparseValue]], responses=_UNAVAILABLE, tags=["encode"])
     async def embed_sparse(
         body: EmbedSparseRequest,
-        state: ServiceState = Depends(_state),
+        state: StateDep,
         side: Literal["document", "query"] | None = Query(None, description="encoder side (default: the server's --embed-side)"),
     ) -> Any:
         """SPLADE vectors with Text Embeddings Inference's request and response shapes:
@@ -239,7 +242,7 @@ def create_app(settings: ServiceSettings, *, collection: SpladeQdrant | None = N
     app.include_router(api)
 
     @app.get("/health", response_model=Health, tags=["service"])
-    async def health(state: ServiceState = Depends(_state)) -> dict[str, Any]:
+    async def health(state: StateDep) -> dict[str, Any]:
         """Liveness and the served collection (no client key needed)."""
         return state.health()
 

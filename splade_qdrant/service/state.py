@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
@@ -26,7 +27,7 @@ from .._version import __version__
 from ..collection import SpladeQdrant
 from ..errors import CollectionNotFoundError
 from ..ingest import ingest
-from ..search import SearchHit, Searcher
+from ..search import Searcher, SearchHit
 from ..sparse import SparseVector
 from ..store import open_store
 from .batching import MicroBatcher
@@ -247,8 +248,6 @@ class ServiceState:
     # ------------------------------------------------------------------ writing
 
     async def _on_writer(self, fn: Any) -> Any:
-        import asyncio
-
         return await asyncio.get_running_loop().run_in_executor(self.writer, fn)
 
     async def ingest(self, documents: list[Any], *, store_text: bool, skip_bad: bool, insert_only: bool, reencode: bool) -> dict[str, Any]:

@@ -14,12 +14,12 @@ import pytest
 pytest.importorskip("fastapi", reason="the service tests need the [serve] extra (fastapi, uvicorn)")
 pytest.importorskip("uvicorn", reason="the service tests need the [serve] extra (fastapi, uvicorn)")
 
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
 
-from splade_qdrant.collection import SpladeQdrant  # noqa: E402
-from splade_qdrant.service import ServiceSettings, create_app  # noqa: E402
+from splade_qdrant.collection import SpladeQdrant
+from splade_qdrant.service import ServiceSettings, create_app
 
-from ..helpers import DOC_MAX_LENGTH, QUERY_MAX_LENGTH  # noqa: E402
+from ..helpers import DOC_MAX_LENGTH, QUERY_MAX_LENGTH
 
 COLLECTION = "cran"
 #: Cranfield documents in the shared read-only store (enough to rank, quick to encode).
@@ -56,7 +56,7 @@ class LiveServer:
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
         self.thread = threading.Thread(target=self.server.run, name="uvicorn-test", daemon=True)
 
-    def __enter__(self) -> LiveServer:
+    def __enter__(self) -> LiveServer:  # noqa: PYI034
         self.thread.start()
         deadline = time.monotonic() + 120
         while not self.server.started:

@@ -11,17 +11,17 @@ import pytest
 
 schemathesis = pytest.importorskip("schemathesis", reason="the schema test needs schemathesis (dev extra)")
 
-from hypothesis import HealthCheck, Phase, settings  # noqa: E402
-from schemathesis.checks import not_a_server_error  # noqa: E402
-from schemathesis.specs.openapi.checks import (  # noqa: E402
+from hypothesis import HealthCheck, Phase, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
 
-from splade_qdrant.service import create_app  # noqa: E402
+from splade_qdrant.service import create_app
 
-from .conftest import LiveServer, make_settings  # noqa: E402
+from .conftest import LiveServer, make_settings
 
 pytestmark = pytest.mark.slow
 
