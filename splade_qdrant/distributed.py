@@ -65,6 +65,8 @@ DEFAULT_RAY_BATCH = 256
 DEFAULT_UPSERT_BATCH = 256
 _LOOKUP_BATCH = 1000
 _READ_CPUS = 0.0
+#: Blocks per encoder actor the corpus is split into (more: finer load balancing, more overhead).
+_BLOCKS_PER_WORKER = 8
 
 
 def _ray() -> Any:
@@ -275,10 +277,14 @@ def ingest_ray(
         source = paths[0] if len(paths) == 1 else "<corpus>"
         # Reading and parsing reserve no CPU slot: with the actors holding every slot (2 workers on
         # a 2-CPU cluster), a read task that needs even 0.1 CPU would never be scheduled.
-        parsed = ray.data.read_text(paths, num_cpus=_READ_CPUS).map_batches(
+        # A file is read by one task whose output is split into blocks; enough blocks give every
+        # actor work (a repartition step would need a CPU slot of its own, see above).
+        lines = sum(count_lines(p) for p in paths)
+        blocks = max(len(paths), min(_BLOCKS_PER_WORKER * workers, -(-lines // batch_size)))
+        parsed = ray.data.read_text(paths, num_cpus=_READ_CPUS, override_num_blocks=blocks).map_batches(
             _parse_batch, fn_kwargs={"source": source, "store_text": store_text}, batch_format="numpy", batch_size=batch_size,
             num_cpus=_READ_CPUS,
-        ).repartition(target_num_rows_per_block=batch_size)  # one file is one block: split it, streaming, so every actor gets work
+        )
         skip: list[Any] = []
         if skip_unchanged and target.count(collection) > 0:
             skip = [ray.put(_unchanged_ids(parsed, target, collection, report))]
@@ -297,7 +303,7 @@ def ingest_ray(
             num_gpus=gpus_per_worker or None,
         )
         _drain(encoded, target, collection, report, source, skip_bad=skip_bad, write=server is None, upsert_batch=upsert_batch,
-               total=sum(count_lines(p) for p in paths) if show_progress else None, show_progress=show_progress)
+               total=lines if show_progress else None, show_progress=show_progress)
         if optimize and report.points_written:
             target.optimize(collection)
         report.points_in_collection = target.count(collection)
