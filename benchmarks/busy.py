@@ -33,14 +33,15 @@ CONDITIONS = ("idle", "one CPU-bound process beside", "taskset -c 0")
 
 
 def _ingest_worker(n_docs: int, rounds: int) -> dict[str, float]:
-    from _common import MODEL, SHARED
-
     from splade_qdrant.ingest import ingest
     from splade_qdrant.pair import EncoderPair
     from splade_qdrant.store import open_store
 
+    from _common import MODEL, SHARED
+
     corpus = SHARED / "datasets" / "cranfield" / "corpus.jsonl"
-    docs = [json.loads(line) for line in open(corpus, encoding="utf-8")][:n_docs]
+    with open(corpus, encoding="utf-8") as fh:
+        docs = [json.loads(line) for line in fh][:n_docs]
     texts = [f"{d['title'].strip()} {d['text'].strip()}".strip() for d in docs]
     tmp = tempfile.mkdtemp(prefix="sq-busy-")
     subset = f"{tmp}/corpus.jsonl"
@@ -92,10 +93,10 @@ def _ingest_worker(n_docs: int, rounds: int) -> dict[str, float]:
 def _query_worker(n_queries: int, rounds: int) -> dict[str, float]:
     import numpy as np
     import torch
-    from _common import MODEL, query_texts
+    from splade_qdrant.encoder import SpladeEncoder
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
-    from splade_qdrant.encoder import SpladeEncoder
+    from _common import MODEL, query_texts
 
     tok = AutoTokenizer.from_pretrained(str(MODEL))
     model = AutoModelForMaskedLM.from_pretrained(str(MODEL)).eval()
@@ -121,7 +122,7 @@ def _query_worker(n_queries: int, rounds: int) -> dict[str, float]:
             t2 = time.perf_counter()
             t_plain.append(t1 - t0)
             t_ours.append(t2 - t1)
-    p = lambda ts, q: float(np.percentile(np.asarray(ts) * 1000, q))  # noqa: E731
+    p = lambda ts, q: float(np.percentile(np.asarray(ts) * 1000, q))
     return {"queries": len(queries) * rounds, "ours_p50_ms": p(t_ours, 50), "ours_p99_ms": p(t_ours, 99),
             "plain_p50_ms": p(t_plain, 50), "plain_p99_ms": p(t_plain, 99), "p50_ratio": p(t_plain, 50) / p(t_ours, 50)}
 

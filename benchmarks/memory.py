@@ -1,0 +1,96 @@
+"""Peak memory of ``splade-qdrant ingest`` as the corpus grows, with the store's share separated.
+
+For each size N, a synthetic corpus of N short documents (words drawn from Cranfield's
+vocabulary, 8-40 words, fixed seed) is ingested by the CLI into a fresh Qdrant Edge store
+(splade-tiny, ``--long-docs truncate``) in its own process; its peak RSS is read from the
+kernel (``wait4``'s ``ru_maxrss``). Then the finished store is opened *alone* in another
+process that reads the collection's info and scrolls every point id — its peak RSS is the
+store's share, and so is the same process's RSS with nothing opened ("baseline": Python +
+the library's imports). The pipeline's share is ``ingest peak - store alone``.
+
+Goal (issue 14 item 5): the pipeline's share is flat (<= 10% growth from the smallest to the
+largest N).
+
+    python benchmarks/memory.py [--sizes 2000 10000 50000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from _common import MODEL, REPO, doc_texts, save, table
+
+_STORE_ALONE = """
+import resource, sys
+from splade_qdrant.store import open_store
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+store = open_store(sys.argv[1])
+n = store.count(sys.argv[2]) if hasattr(store, "count") else None
+store.close()
+print(base, n)
+"""
+
+
+def _corpus(path: str, n: int) -> None:
+    words = sorted({w for t in doc_texts("cranfield") for w in t.lower().split() if w.isalpha()})
+    rng = np.random.default_rng(0)
+    with open(path, "w", encoding="utf-8") as fh:
+        for i in range(n):
+            text = " ".join(rng.choice(words, size=int(rng.integers(8, 41))))
+            fh.write(json.dumps({"_id": f"d{i}", "text": text}) + "\n")
+
+
+def _run(cmd: list[str]) -> tuple[float, str, float]:
+    """Run ``cmd`` to the end; (its peak RSS in MB, its stdout, wall seconds)."""
+    t0 = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL, cwd=REPO)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        text = out.read()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[:6])} exited {proc.returncode}")
+    return usage.ru_maxrss / 1024, text, time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", type=int, nargs="+", default=[2000, 10000, 50000])
+    args = ap.parse_args()
+    py = sys.executable
+    rows, results = [], []
+    for n in args.sizes:
+        tmp = tempfile.mkdtemp(prefix="sq-mem-")
+        try:
+            _corpus(f"{tmp}/corpus.jsonl", n)
+            ingest_mb, _, wall = _run([py, "-m", "splade_qdrant", "ingest", f"{tmp}/corpus.jsonl", "-c", "m", "--store", f"{tmp}/store",
+                                       "--model", str(MODEL), "--long-docs", "truncate", "--no-progress"])
+            store_mb, out, _ = _run([py, "-c", _STORE_ALONE, f"{tmp}/store", "m"])
+            base_kb, _count = out.split()
+            base_mb = int(base_kb) / 1024
+            r = {"documents": n, "ingest_peak_mb": ingest_mb, "store_alone_peak_mb": store_mb, "baseline_mb": base_mb,
+                 "store_share_mb": store_mb - base_mb, "pipeline_share_mb": ingest_mb - store_mb, "ingest_s": wall}
+            results.append(r)
+            rows.append([n, f"{ingest_mb:.0f}", f"{store_mb:.0f}", f"{store_mb - base_mb:.0f}", f"{ingest_mb - store_mb:.0f}",
+                         f"{n / wall:.0f}"])
+            print(rows[-1], file=sys.stderr, flush=True)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    growth = results[-1]["pipeline_share_mb"] / results[0]["pipeline_share_mb"] - 1
+    print(table(["documents", "ingest peak RSS MB", "store alone MB", "store's share MB", "pipeline share MB", "docs/s"], rows))
+    print(f"pipeline share growth {results[0]['documents']} -> {results[-1]['documents']}: {100 * growth:+.1f}%")
+    print("saved", save("memory", {"results": results, "pipeline_growth": growth}))
+
+
+if __name__ == "__main__":
+    main()
