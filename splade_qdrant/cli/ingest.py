@@ -26,7 +26,7 @@ def register(sub: Any) -> None:
     p.add_argument("--skip-bad", action="store_true", help="skip and report malformed lines instead of stopping")
     p.add_argument("--sparse-datatype", choices=("float32", "float16", "uint8"), help="sparse weight storage of a new collection (default float32; an existing one keeps what it recorded, a different value is refused)")
     p.add_argument("--allow-idf", action="store_true", default=None, help="use Qdrant's IDF modifier (wrong for SPLADE; experiments only)")
-    c = p.add_argument_group("collection creation (a new collection; --index-field also indexes an existing one)")
+    c = p.add_argument_group("collection creation (a new collection; --index-field also indexes an existing one; other values than an existing collection's are refused)")
     c.add_argument("--index-field", action="append", default=[], metavar="FIELD[:TYPE]", help="payload index for a filtered field; TYPE keyword (default), integer, float, bool, datetime or uuid; repeatable")
     c.add_argument("--shards", type=int, metavar="N", help="server: shards of the collection (default: the server's)")
     c.add_argument("--replicas", type=int, metavar="N", help="server: copies of each shard (replication factor)")
@@ -65,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
 
 def creation_options(store: Any, collection: str, args: argparse.Namespace) -> None:
     """Apply --index-field / --shards / --replicas / --write-consistency / --on-disk to ``store``:
-    defaults for the collection ingest creates, and the payload indexes of an existing one."""
+    defaults for the collection ingest creates. An existing collection gains the payload indexes
+    it lacks; server options or index types other than the ones it was created with are refused."""
     from ..store import ServerOptions, parse_index_field
 
     indexes = dict(parse_index_field(text) for text in args.index_field)
@@ -74,6 +75,10 @@ def creation_options(store: Any, collection: str, args: argparse.Namespace) -> N
         on_disk_sparse=args.on_disk, on_disk_payload=args.on_disk,
     )
     store.set_creation_defaults(server=server, payload_indexes=indexes)
-    if indexes and store.collection_exists(collection):
+    if (indexes or server.given()) and store.collection_exists(collection):
+        from ..ingest.checks import check_creation_options
+
+        # An existing collection keeps its server options (other values are refused) and gains missing indexes.
+        check_creation_options(store.spec(collection), collection, server=server, payload_indexes=indexes)
         for name, kind in indexes.items():
             store.create_index(collection, name, kind)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 from ._common import open_store_from_args, store_options
@@ -23,10 +24,12 @@ def run(args: argparse.Namespace) -> int:
     with open_store_from_args(args) as store:
         rows = [{"collection": name, "points": store.count(name)} for name in sorted(store.list_collections())]
         where = store.describe()
+        root = getattr(store, "root", None)  # the embedded store's directory (never created by listing)
     if args.json:
         print(json.dumps(rows, indent=2))
     elif not rows:
-        print(f"no collections in {where}")
+        missing = isinstance(root, Path) and not root.is_dir()
+        print(f"no collections: {where} does not exist" if missing else f"no collections in {where}")
     else:
         width = max(len(r["collection"]) for r in rows)
         for r in rows:

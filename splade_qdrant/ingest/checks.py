@@ -25,11 +25,12 @@ from ..config import DEFAULT_SPARSE_VECTOR
 from ..dense import DenseEncoderLike
 from ..errors import CollectionExistsError, ConfigError, FingerprintMismatchError
 from ..store.base import CollectionSpec, DenseSpec, SparseDatatype, Store
+from ..store.spec import PayloadType, ServerOptions
 
 if TYPE_CHECKING:
     from ..pair import EncoderPair
 
-__all__ = ["SPARSE_DATATYPES", "Target", "check_existing", "check_options", "new_spec"]
+__all__ = ["SPARSE_DATATYPES", "Target", "check_creation_options", "check_existing", "check_options", "new_spec"]
 
 SPARSE_DATATYPES: tuple[str, ...] = ("float32", "float16", "uint8")
 
@@ -100,6 +101,50 @@ def check_existing(
         raise ConfigError(f"collection {collection!r} {has} dense vectors; ingest with the same dense settings")
     if dense_settings is not None and recorded.get("dense") != dense_settings:
         raise ConfigError(f"collection {collection!r} was built with dense encoder {recorded.get('dense')}, not {dense_settings}")
+
+
+def check_creation_options(
+    spec: CollectionSpec,
+    collection: str,
+    *,
+    server: ServerOptions | None = None,
+    payload_indexes: Mapping[str, PayloadType] | None = None,
+) -> None:
+    """Refuse creation options that an existing ``collection`` (its ``spec``) was not created with.
+
+    Shards, replicas, write consistency and on-disk storage are fixed when a collection is
+    created, so values that differ from the recorded ones would silently not apply. A payload
+    index the collection lacks is fine (the caller creates it); a field already indexed as
+    another type is refused.
+
+    Example:
+        >>> spec = CollectionSpec(server=ServerOptions(shards=6), payload_indexes={"year": "integer"})
+        >>> check_creation_options(spec, "c", server=ServerOptions(shards=6), payload_indexes={"lang": "keyword"})
+        >>> check_creation_options(spec, "c", server=ServerOptions(shards=2, replicas=2))
+        Traceback (most recent call last):
+        ...
+        splade_qdrant.errors.ConfigError: collection 'c' was created with shards=6, replicas=the server's default, not shards=2, replicas=2; server options apply when a collection is created: omit them, or ingest into a new collection
+    """
+    recorded = spec.server or ServerOptions()
+    differ = {k: v for k, v in (server.given() if server is not None else {}).items() if getattr(recorded, k) != v}
+    if differ:
+        def shown(value: object) -> str:
+            return "the server's default" if value is None else repr(value)
+
+        raise ConfigError(
+            f"collection {collection!r} was created with "
+            + ", ".join(f"{k}={shown(getattr(recorded, k))}" for k in differ)
+            + ", not "
+            + ", ".join(f"{k}={v!r}" for k, v in differ.items())
+            + "; server options apply when a collection is created: omit them, or ingest into a new collection"
+        )
+    for field_name, kind in (payload_indexes or {}).items():
+        has = spec.payload_indexes.get(field_name)
+        if has is not None and has != kind:
+            raise ConfigError(
+                f"collection {collection!r} indexes payload field {field_name!r} as {has}, not {kind}; "
+                f"omit --index-field {field_name}:{kind}, or ingest into a new collection"
+            )
 
 
 class Target:
