@@ -17,14 +17,17 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
 from ._version import __version__
 from .errors import FingerprintMismatchError
 
-__all__ = ["build", "check_documents", "check_query_model", "check_query_settings", "encoder_settings", "is_chunked", "recorded_query_model", "same_model"]
+__all__ = [
+    "build", "check_documents", "check_query_model", "check_query_settings", "describe_diff", "encoder_settings", "is_chunked",
+    "query_setting_diff", "recorded_query_model", "same_model",
+]
 
 #: The settings key holding a model's content digest (see :func:`splade_qdrant.models.model_digest`).
 DIGEST_KEY = "model_sha256"
@@ -72,16 +75,34 @@ def same_model(recorded: Mapping[str, Any], given: Mapping[str, Any]) -> bool:
     return str(recorded.get("model", "")) == str(given.get("model", ""))
 
 
-def _diff(recorded: Mapping[str, Any], given: Mapping[str, Any]) -> tuple[str, str] | None:
+def describe_diff(keys: Sequence[str], recorded: Mapping[str, Any], given: Mapping[str, Any], *, unset: str = "None") -> str:
+    """``key=recorded, …, not key=given, …`` for refusal messages (``unset`` shows a value never recorded).
+
+    >>> describe_diff(["max_length", "top_k"], {"max_length": 64}, {"max_length": 32, "top_k": 10}, unset="unset")
+    'max_length=64, top_k=unset, not max_length=32, top_k=10'
+    """
+    def shown(value: Any) -> str:
+        return unset if value is None else repr(value)
+
+    was = ", ".join(f"{k}={shown(recorded.get(k))}" for k in keys)
+    return f"{was}, not " + ", ".join(f"{k}={given.get(k)!r}" for k in keys)
+
+
+def query_setting_diff(recorded: Mapping[str, Any], given: Mapping[str, Any]) -> list[str]:
+    """The recorded query settings (max length, pruning) that ``given`` changes.
+
+    >>> query_setting_diff({"max_length": 64, "top_k": None}, {"max_length": 32, "top_k": None})
+    ['max_length']
+    """
+    return [k for k in ("max_length", "top_k", "threshold") if k in recorded and recorded.get(k) != given.get(k)]
+
+
+def _diff(recorded: Mapping[str, Any], given: Mapping[str, Any]) -> str | None:
     model_keys = {"model", DIGEST_KEY}
     keys = [k for k in sorted(set(recorded) | set(given)) if k not in model_keys and recorded.get(k) != given.get(k)]
     if not same_model(recorded, given):
         keys.insert(0, "model")
-    if not keys:
-        return None
-    was = ", ".join(f"{k}={recorded.get(k)!r}" for k in keys)
-    now = ", ".join(f"{k}={given.get(k)!r}" for k in keys)
-    return was, now
+    return describe_diff(keys, recorded, given) if keys else None
 
 
 def check_documents(recorded: Mapping[str, Any], document_settings: Mapping[str, Any], *, collection: str) -> None:
@@ -89,7 +110,7 @@ def check_documents(recorded: Mapping[str, Any], document_settings: Mapping[str,
     diff = _diff(recorded.get("document", {}), document_settings)
     if diff is not None:
         raise FingerprintMismatchError(
-            f"collection {collection!r} was built with document encoder {diff[0]}, not {diff[1]}; "
+            f"collection {collection!r} was built with document encoder {diff}; "
             "use the recorded settings or ingest into a new collection"
         )
 
@@ -124,12 +145,9 @@ def check_query_settings(recorded: Mapping[str, Any], query_settings: Mapping[st
     was = recorded.get("query") or {}
     if not was:
         return
-    keys = [k for k in ("max_length", "top_k", "threshold") if k in was and was.get(k) != query_settings.get(k)]
+    keys = query_setting_diff(was, query_settings)
     if keys:
         raise FingerprintMismatchError(
-            f"collection {collection!r} encodes queries with "
-            + ", ".join(f"{k}={was.get(k)!r}" for k in keys)
-            + ", not "
-            + ", ".join(f"{k}={query_settings.get(k)!r}" for k in keys)
-            + "; use an encoder with the recorded settings (or omit the query options)"
+            f"collection {collection!r} encodes queries with {describe_diff(keys, was, query_settings)}; "
+            "use an encoder with the recorded settings (or omit the query options)"
         )

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["SPARSE_DATATYPES", "Target", "check_creation_options", "check_existing", "check_options", "new_spec"]
 
 SPARSE_DATATYPES: tuple[str, ...] = ("float32", "float16", "uint8")
+_SERVER_DEFAULT = "the server's default"
 
 
 def check_options(*, chunk_size: int, upsert_batch: int, sparse_datatype: str | None) -> None:
@@ -55,10 +56,8 @@ def new_spec(pair: EncoderPair, dense: DenseEncoderLike | None, *, sparse_dataty
 
 
 def _query_diff(was: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
-    keys = [k for k in ("max_length", "top_k", "threshold") if k in was and was.get(k) != now.get(k)]
-    same_model = getattr(fingerprint, "same_model", None)
-    moved_ok = same_model(was, now) if same_model is not None else str(was.get("model")) == str(now.get("model"))
-    return (["model"] if was.get("model") and not moved_ok else []) + keys
+    moved_ok = fingerprint.same_model(was, now)  # a moved or copied model (same content) is the same model
+    return (["model"] if was.get("model") and not moved_ok else []) + fingerprint.query_setting_diff(was, now)
 
 
 def check_existing(
@@ -81,11 +80,8 @@ def check_existing(
     keys = _query_diff(was, settings["query"]) if was else []
     if keys:
         raise FingerprintMismatchError(
-            f"collection {collection!r} was built with query encoder "
-            + ", ".join(f"{k}={was.get(k)!r}" for k in keys)
-            + ", not "
-            + ", ".join(f"{k}={settings['query'].get(k)!r}" for k in keys)
-            + "; searches use the recorded query settings: ingest with them (or into a new collection)"
+            f"collection {collection!r} was built with query encoder {fingerprint.describe_diff(keys, was, settings['query'])}; "
+            "searches use the recorded query settings: ingest with them (or into a new collection)"
         )
     if sparse_datatype is not None and sparse_datatype != spec.sparse_datatype:
         raise ConfigError(
@@ -125,18 +121,12 @@ def check_creation_options(
         ...
         splade_qdrant.errors.ConfigError: collection 'c' was created with shards=6, replicas=the server's default, not shards=2, replicas=2; server options apply when a collection is created: omit them, or ingest into a new collection
     """
-    recorded = spec.server or ServerOptions()
-    differ = {k: v for k, v in (server.given() if server is not None else {}).items() if getattr(recorded, k) != v}
+    recorded, given = (spec.server or ServerOptions()).given(), server.given() if server is not None else {}
+    differ = [k for k, v in given.items() if recorded.get(k) != v]
     if differ:
-        def shown(value: object) -> str:
-            return "the server's default" if value is None else repr(value)
-
         raise ConfigError(
-            f"collection {collection!r} was created with "
-            + ", ".join(f"{k}={shown(getattr(recorded, k))}" for k in differ)
-            + ", not "
-            + ", ".join(f"{k}={v!r}" for k, v in differ.items())
-            + "; server options apply when a collection is created: omit them, or ingest into a new collection"
+            f"collection {collection!r} was created with {fingerprint.describe_diff(differ, recorded, given, unset=_SERVER_DEFAULT)}; "
+            "server options apply when a collection is created: omit them, or ingest into a new collection"
         )
     for field_name, kind in (payload_indexes or {}).items():
         has = spec.payload_indexes.get(field_name)
