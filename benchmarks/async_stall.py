@@ -66,7 +66,7 @@ async def bench(store: Path, docs: int, rounds: int) -> list[dict[str, Any]]:
         r = results.setdefault(name, {"qps": [], "stall": [], "p99": []})
         r["qps"].append(N_QUERIES / took if took else 0.0)
         r["stall"].append(stall)
-        r["p99"].append(statistics.quantiles(stalls, n=100)[98] if len(stalls) >= 2 else stall)
+        r["p99"].append(statistics.quantiles(stalls, n=100, method="inclusive")[98] if len(stalls) >= 2 else stall)
 
     async with AsyncSpladeQdrant("cran", store=store, model=str(MODEL), doc_max_length=256, query_max_length=64,
                                  long_docs="truncate") as sq:
@@ -79,7 +79,7 @@ async def bench(store: Path, docs: int, rounds: int) -> list[dict[str, Any]]:
             _, stall, stalls = await with_ticker(idle)
             results.setdefault("idle loop (ticker alone)", {"qps": [], "stall": [], "p99": []})
             results["idle loop (ticker alone)"]["stall"].append(stall)
-            results["idle loop (ticker alone)"]["p99"].append(statistics.quantiles(stalls, n=100)[98])
+            results["idle loop (ticker alone)"]["p99"].append(statistics.quantiles(stalls, n=100, method="inclusive")[98])
 
             async def concurrent() -> None:
                 await asyncio.gather(*(sq.search(q, limit=10) for q in queries))

@@ -53,12 +53,14 @@ def main() -> None:
             for via, run in our_retriever_runs(s, queries, mode).items():
                 rows.append(["splade_qdrant Searcher (Edge)" if via == "library" else f"{via}: SpladeQdrantRetriever",
                              f"{mode}" + (" RRF k=60, 400 per side" if mode == "hybrid" else ""), round(ndcg10(run, qrels), 4)])
+                print(rows[-1], flush=True)
         store.close()
     print(f"library store + our retrievers: {time.perf_counter() - t0:.0f} s", flush=True)
     for framework, fn in (("langchain", langchain_runs), ("llama_index", llama_index_runs), ("haystack", haystack_runs)):
         t0 = time.perf_counter()
         for label, run in fn(pair, dense, docs, queries, native=True).items():
             rows.append([f"{framework}: own vector store", label, round(ndcg10(run, qrels), 4)])
+            print(rows[-1], flush=True)
         print(f"{framework}: {time.perf_counter() - t0:.0f} s", flush=True)
     print(table(["path", "run", "nDCG@10"], rows))
     print(f"REFERENCE: sparse {REFERENCE['sparse']}, RRF(SPLADE, dense) {REFERENCE['hybrid']}")
