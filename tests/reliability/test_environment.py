@@ -48,24 +48,23 @@ def _one_line(capsys) -> str:
 # ---------------------------------------------------------------- unreachable server
 
 
+@pytest.mark.timeout(120)  # hang guard: refused connections and 0.15 s of backoff must not turn into a wait
 def test_unreachable_server_bounded_retries_then_clear_error():
     store = RemoteStore(url=DEAD_URL, retries=3, backoff_s=0.05)
-    t0 = time.monotonic()
     with pytest.raises(StoreUnavailableError) as info:
         store.list_collections()
-    elapsed = time.monotonic() - t0
     message = str(info.value)
     assert DEAD_URL in message and "unreachable after 3 tries" in message and "--url" in message
-    assert elapsed < 10  # 0.05 + 0.1 s of backoff, plus refused connections
 
 
+@pytest.mark.timeout(120)  # hang guard: the default tries end with an error (no unbounded retrying)
 def test_unreachable_server_default_backoff_is_bounded():
     total_wait = sum(DEFAULT_BACKOFF_S * 2**k for k in range(DEFAULT_RETRIES - 1))
     store = open_store(url=DEAD_URL)
     t0 = time.monotonic()
     with pytest.raises(StoreUnavailableError, match=f"unreachable after {DEFAULT_RETRIES} tries"):
         store.collection_exists("c")
-    assert total_wait <= time.monotonic() - t0 < total_wait + 15
+    assert time.monotonic() - t0 >= total_wait  # the backoff between tries really waited (a lower bound: load cannot break it)
 
 
 def test_retry_settings_are_validated():

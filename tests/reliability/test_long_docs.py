@@ -5,7 +5,6 @@ mode stores each window as its own point and search groups the windows by docume
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
@@ -32,12 +31,10 @@ def megabyte(cran_docs):
     return text
 
 
-def test_tokenising_a_megabyte_is_linear_and_keeps_one_window(pair, megabyte):
-    t0 = time.perf_counter()
+@pytest.mark.timeout(600)  # hang guard only (a quadratic tokeniser would never finish); speed: benchmarks/
+def test_tokenising_a_megabyte_keeps_one_window(pair, megabyte):
     seqs, owners, _ = pair.document._sequences([megabyte])
-    elapsed = time.perf_counter() - t0
     assert owners == [0] and len(seqs[0]) == pair.document.max_length
-    assert elapsed < 60  # a few seconds even on a busy 2-core machine
 
 
 def test_megabyte_document_is_truncated_and_stored_whole(store, pair, megabyte):
