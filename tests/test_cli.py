@@ -218,12 +218,14 @@ def _subprocess(*argv: str) -> subprocess.CompletedProcess[str]:
                           cwd=REPO_ROOT, env=env, timeout=300)
 
 
+@pytest.mark.slow  # real subprocess
 def test_version_subprocess() -> None:
     run = _subprocess("--version")
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == f"splade-qdrant {splade_qdrant.__version__}"
 
 
+@pytest.mark.slow  # real subprocess
 def test_user_error_subprocess_has_no_traceback(tmp_path: Path) -> None:
     run = _subprocess("info", "-c", "nope", "--store", str(tmp_path / "empty"))
     assert run.returncode == 2

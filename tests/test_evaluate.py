@@ -212,6 +212,7 @@ def judged_query_ids(dataset: Path) -> list[str]:
     return [str(q["_id"]) for q in read_jsonl(dataset / "queries.jsonl") if str(q["_id"]) in judged]
 
 
+@pytest.mark.slow  # all 1,400 Cranfield documents ingested and 225 queries run
 def test_cranfield_sparse_reproduces_reference(cran_eval: CranEval, cranfield_dir: Path) -> None:
     assert len(cran_eval.result.results) == 1
     r = cran_eval.result.results[0]
@@ -228,6 +229,7 @@ def test_cranfield_sparse_reproduces_reference(cran_eval: CranEval, cranfield_di
     assert "sparse" in cran_eval.result.table() and "nDCG@10" in cran_eval.result.table()
 
 
+@pytest.mark.slow  # all 1,400 Cranfield documents ingested and 225 queries run
 def test_cranfield_run_file_rescores_to_the_same_metrics(cran_eval: CranEval, cranfield_dir: Path) -> None:
     back, rows = read_trec(cran_eval.run_file)
     assert list(back) == judged_query_ids(cranfield_dir)
@@ -250,16 +252,19 @@ def test_cranfield_loaders_agree_with_the_files(cranfield_dir: Path) -> None:
     assert sum(len(d) for d in qrels.values()) == 1612 and qrels["1"]["184"] == 3
 
 
+@pytest.mark.slow  # all 1,400 Cranfield documents ingested and 225 queries run
 def test_evaluate_refuses_a_limit_below_ten(cran_eval: CranEval, cranfield_dir: Path) -> None:
     with pytest.raises(ConfigError):
         evaluate(cran_eval.searcher, cranfield_dir, limit=9)
 
 
+@pytest.mark.slow  # all 1,400 Cranfield documents ingested and 225 queries run
 def test_evaluate_refuses_dense_modes_without_dense_vectors(cran_eval: CranEval, cranfield_dir: Path) -> None:
     with pytest.raises(ConfigError, match="dense"):
         evaluate(cran_eval.searcher, cranfield_dir, configs=[RunConfig("hybrid")])
 
 
+@pytest.mark.slow  # subprocess over the whole Cranfield collection
 def test_cli_eval_json(cran_eval: CranEval, cranfield_dir: Path, tmp_path: Path) -> None:
     store = cran_eval.cran.store
     store.close()  # release the folder's lock for the subprocess; the store reopens on next use
@@ -319,6 +324,7 @@ def cran_memory_copy(cran: IngestedStore, cranfield_corpus: list[dict[str, Any]]
     memory.close()
 
 
+@pytest.mark.slow  # all 1,400 Cranfield documents ingested and 225 queries run
 def test_eval_on_memory_store_matches_edge(
     cran: IngestedStore, cran_memory_copy: RemoteStore, tiny_pair: Any, subset_dir: Path, tmp_path: Path
 ) -> None:

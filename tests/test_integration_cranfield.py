@@ -26,6 +26,9 @@ from splade_qdrant.store.base import SparseQuery
 
 from .helpers import DOC_MAX_LENGTH, QUERY_MAX_LENGTH, IngestedStore, document_text
 
+#: All 1,400 Cranfield documents ingested into both backends with the real model (the session fixtures).
+pytestmark = pytest.mark.slow
+
 N_DOCS = 1400
 N_QUERIES = 20
 TOP = 10

@@ -128,12 +128,14 @@ def router_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -
     return _build_router(tiny_model_dir, tmp_path_factory.mktemp("router") / "splade-tiny-router", "MLMTransformer")
 
 
+@pytest.mark.slow  # builds a sentence-transformers Router model (~5 s idle)
 def test_router_fixture_layout(router_dir: Path) -> None:
     cfg = json.loads((router_dir / "router_config.json").read_text())
     assert set(cfg["structure"]) == {"query", "document"}
     assert not (router_dir / "config.json").exists()  # no model at the root
 
 
+@pytest.mark.slow  # builds a sentence-transformers Router model (~5 s idle)
 def test_locate_router_sides(router_dir: Path) -> None:
     doc = locate(str(router_dir), side="document")
     query = locate(str(router_dir), side="query")
@@ -144,6 +146,7 @@ def test_locate_router_sides(router_dir: Path) -> None:
     assert (router_dir / doc.subfolder / "config.json").is_file()
 
 
+@pytest.mark.slow  # builds a sentence-transformers Router model (~5 s idle)
 def test_router_pair_encodes_like_plain_model(router_dir: Path, tiny_pair: EncoderPair, cranfield_corpus: list[dict[str, Any]],
                                               cranfield_queries: list[dict[str, Any]]) -> None:
     pair = EncoderPair.from_pretrained(
@@ -160,6 +163,7 @@ def test_router_pair_encodes_like_plain_model(router_dir: Path, tiny_pair: Encod
         assert np.abs(got - want).max() <= 1e-5
 
 
+@pytest.mark.slow  # builds a sentence-transformers Router model (~5 s idle)
 def test_router_without_requested_route(router_dir: Path, tmp_path: Path) -> None:
     d = tmp_path / "doc-only"
     d.mkdir()

@@ -407,6 +407,7 @@ def _second_process(path: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow  # two real subprocesses
 def test_edge_second_process_is_refused_while_open(tmp_path: Path) -> None:
     s = EdgeStore(tmp_path / "s")
     s.create_collection("c", CollectionSpec())

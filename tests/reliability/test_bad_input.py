@@ -126,6 +126,7 @@ def test_skip_bad_loses_no_data_python_items(store, pair):
         assert {k: stored[g["id"]][k] for k in ("n", "tags")} == {"n": g["n"], "tags": g["tags"]}
 
 
+@pytest.mark.slow  # a real CLI subprocess
 def test_skip_bad_loses_no_data_cli(tmp_path, cran_docs, capsys):
     """Every kind of bad line in one file among real documents, through the CLI (a real
     subprocess stops at the first bad line; --skip-bad stores every good one)."""

@@ -75,6 +75,7 @@ def _hold(root: Path) -> subprocess.Popen[str]:
     return proc
 
 
+@pytest.mark.slow  # real subprocesses holding the store
 def test_second_process_gets_a_clear_error_and_changes_nothing(tmp_path):
     root = tmp_path / "store"
     holder = _hold(root)
@@ -116,6 +117,7 @@ def test_second_process_gets_a_clear_error_and_changes_nothing(tmp_path):
             np.testing.assert_array_equal(got[p.id].sparse.values, p.sparse.values)
 
 
+@pytest.mark.slow  # real subprocesses holding the store
 def test_two_processes_creating_one_collection_at_once(tmp_path):
     root = tmp_path / "store"
     racers = [

@@ -72,6 +72,7 @@ def test_retry_settings_are_validated():
         RemoteStore(url=DEAD_URL, retries=0)
 
 
+@pytest.mark.slow  # a real CLI subprocess
 def test_cli_unreachable_server_one_line():
     proc = cli("info", "--url", DEAD_URL, "-c", "c")
     assert_one_line_error(proc, DEAD_URL, f"unreachable after {DEFAULT_RETRIES} tries")

@@ -182,6 +182,7 @@ def test_chunk_document_cut_by_a_crash_is_encoded_again(store, chunk_pair, cran_
     assert store.count("c") == first.points_in_collection
 
 
+@pytest.mark.slow  # real CLI subprocesses
 def test_chunk_mode_from_the_cli(tmp_path, cran_docs):
     from .rel_helpers import MODEL, cli, write_jsonl
 

@@ -28,6 +28,7 @@ from .rel_helpers import CRANFIELD, REPO, cli, model_args
 _WRITTEN = re.compile(r"(\d+) points written$")
 
 
+@pytest.mark.slow  # a real ingest subprocess killed mid-run
 def test_sigkill_mid_ingest_then_rerun_completes(tmp_path, pair):
     corpus = CRANFIELD / "corpus.jsonl"
     with open(corpus, encoding="utf-8") as fh:
