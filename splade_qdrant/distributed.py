@@ -139,7 +139,9 @@ class _EncodeActor:
         skipped = np.array([bool(not e and p in self.skip) for p, e in zip(batch["point_id"], batch["error"])], dtype=bool)
         good = [i for i, e in enumerate(batch["error"]) if not e and not skipped[i]]
         long_before = self.encoder.long_texts
+        t0 = time.perf_counter()
         vectors = self.encoder.encode([str(batch["text"][i]) for i in good]) if good else []
+        encode_s = np.zeros(len(batch["error"]), dtype=np.float64)
         n = len(batch["error"])
         indices: list[bytes] = [b""] * n
         values: list[bytes] = [b""] * n
@@ -150,8 +152,9 @@ class _EncodeActor:
             nnz[i] = len(vec)
         long_docs = np.zeros(n, dtype=np.int64)
         if n:
-            long_docs[0] = self.encoder.long_texts - long_before  # a per-batch count, summed by the driver
-        out = {"point_id": batch["point_id"], "doc_id": batch["doc_id"], "error": batch["error"], "nnz": nnz, "long": long_docs, "skipped": skipped}
+            long_docs[0] = self.encoder.long_texts - long_before  # per-batch figures, summed by the driver
+            encode_s[0] = time.perf_counter() - t0
+        out = {"point_id": batch["point_id"], "doc_id": batch["doc_id"], "error": batch["error"], "nnz": nnz, "long": long_docs, "skipped": skipped, "encode_s": encode_s}
         if self.store is not None:
             points = [_record(batch["point_id"][i], batch["payload"][i], indices[i], values[i]) for i in good]
             for start in range(0, len(points), self.upsert_batch):
@@ -244,8 +247,8 @@ def ingest_ray(
         batch_size: documents per ``map_batches`` call.
 
     Returns:
-        An :class:`~splade_qdrant.ingest.IngestReport` (``encode_seconds`` is not measured: the
-        encoders run in other processes).
+        An :class:`~splade_qdrant.ingest.IngestReport`; ``encode_seconds`` is the encoding time
+        summed over the actors (they run in parallel, so it can exceed ``seconds``).
     """
     if workers < 1 or gpus_per_worker < 0 or cpus_per_worker <= 0 or batch_size < 1 or upsert_batch < 1:
         raise ConfigError("workers, batch_size and upsert_batch must be >= 1, cpus_per_worker > 0, gpus_per_worker >= 0")
@@ -343,6 +346,7 @@ def _drain(
                 if write:
                     points.append(_record(batch["point_id"][k], batch["payload"][k], batch["indices"][k], batch["values"][k]))
             report.long_documents += int(np.sum(batch["long"]))
+            report.encode_seconds += float(np.sum(batch["encode_s"]))
             if write:
                 store.upsert(collection, points)
             report.points_written += len(points) if write else sum(1 for e, s in zip(batch["error"], batch["skipped"]) if not e and not s)

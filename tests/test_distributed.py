@@ -4,7 +4,7 @@ The fast tests check the parsing stage (ids, hashes, payloads as the single-proc
 makes them, bad lines) and the CLI's option checks without starting Ray. The slow tests start
 one local Ray cluster (``ray.init(num_cpus=2)``, ~20-60 s here) for the whole module: all of
 Cranfield with 2 encoder actors must give the points the one-process ingest gives (ids,
-payloads, vectors within 1e-6), and a rerun must skip every unchanged document.
+payloads, vectors within VECTOR_TOL = 1e-5), and a rerun must skip every unchanged document.
 """
 
 from __future__ import annotations
@@ -25,6 +25,13 @@ from splade_qdrant.ingest import document_hash, make_payload, point_id
 from .helpers import CRAN_COLLECTION, DOC_MAX_LENGTH, QUERY_MAX_LENGTH
 
 pytest.importorskip("ray.data")
+
+#: The encoder's own tolerance between batchings (tests/test_encoder_unit.py: batched vs one by
+#: one): the actors encode other batches than the single process (256 documents per call), and
+#: float32 GEMMs of other shapes round differently. Measured: Ray vs one process max 2.8e-6; one
+#: process, the same 200 Cranfield documents in one call vs two calls of 100: 3.8e-6 (torch
+#: threads 1 vs 2: identical). The issue's 1e-6 is not met for that reason, not because of Ray.
+VECTOR_TOL = 1e-5
 
 
 def test_parse_stage_makes_the_single_process_ids_hashes_and_payloads() -> None:
@@ -113,7 +120,7 @@ def test_two_ray_workers_give_the_points_of_one_process(
             got = ray_points[pid]
             assert got.payload == want.payload
             assert np.array_equal(got.sparse.indices, want.sparse.indices)
-            np.testing.assert_allclose(got.sparse.values, want.sparse.values, rtol=0, atol=1e-6)
+            np.testing.assert_allclose(got.sparse.values, want.sparse.values, rtol=0, atol=VECTOR_TOL)
 
         # Resume: a rerun skips every unchanged document; a changed one is re-encoded alone.
         again = ingest_ray(CRAN_COLLECTION, corpus, options=options, store=store, workers=2, show_progress=False)

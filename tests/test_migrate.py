@@ -24,6 +24,8 @@ from splade_qdrant.store import CollectionSpec, DenseSpec, PointRecord, Store, o
 
 from .helpers import CRAN_COLLECTION
 
+#: Relative score tolerance: float32 sums of ~200 term products in another order.
+SCORE_RTOL = 1e-5
 FINGERPRINT = {"library": "splade_qdrant", "document": {"model": "m", "max_length": 256}, "query": {"model": "m", "max_length": 64}}
 
 
@@ -232,7 +234,11 @@ def test_cranfield_edge_to_local_path_to_new_edge_gives_identical_search_results
         queries = [q["text"] for q in cranfield_queries]
         before = Searcher(cran_edge.store, CRAN_COLLECTION, query_encoder=tiny_pair.query).search_batch(queries, limit=10)
         after = Searcher(edge, CRAN_COLLECTION, query_encoder=tiny_pair.query).search_batch(queries, limit=10)
-        assert [[(h.id, h.score) for h in hits] for hits in after] == [[(h.id, h.score) for h in hits] for hits in before]
+        # Same documents in the same order; scores equal to float32 rounding (the rebuilt inverted
+        # index may add a document's term contributions in another order).
+        assert [[h.id for h in hits] for hits in after] == [[h.id for h in hits] for hits in before]
+        for a, b in zip(after, before):
+            np.testing.assert_allclose([h.score for h in a], [h.score for h in b], rtol=SCORE_RTOL)
         # every point, bit for bit
         src = {pid: v[:3] for pid, v in _sparse_all(cran_edge.store).items()}
         assert {pid: v[:3] for pid, v in _sparse_all(edge).items()} == src
