@@ -43,6 +43,10 @@ from splade_qdrant.store.remote import RemoteStore
 
 from .helpers import DOC_MAX_LENGTH, QUERY_MAX_LENGTH, document_text
 
+#: splade-tiny and MiniLM over 150 Cranfield documents in both backends, and a CLI subprocess;
+#: tests/test_hybrid_unit.py covers the same paths in the fast tier with the tiny random model.
+pytestmark = pytest.mark.slow
+
 N_DOCS = 150
 N_QUERIES = 10
 COLLECTION = "cranh"
