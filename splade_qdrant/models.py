@@ -116,7 +116,11 @@ def _hub_reachable() -> bool:
 
 def _hub_reader(repo_id: str) -> Any:
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+    )
 
     offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
 
@@ -127,8 +131,8 @@ def _hub_reader(repo_id: str) -> Any:
             return None
         except LocalEntryNotFoundError:
             return None
-        except Exception as exc:  # noqa: BLE001 — translated at the boundary
-            if "404" in str(exc) or "Entry Not Found" in str(exc):
+        except Exception as exc:  # noqa: BLE001 — translated at the boundary, by type and status code
+            if isinstance(exc, HfHubHTTPError) and getattr(exc.response, "status_code", None) == 404:
                 return None
             raise ModelNotFoundError(f"cannot download {name} of {repo_id!r} from the Hub: {exc}; {_HINT}") from None
         return Path(path).read_text(encoding="utf-8")
