@@ -60,6 +60,7 @@ def test_some_documents_are_truncated(tiny_pair: EncoderPair, texts: list[str]) 
     assert max(lengths) > DOC_MAX_LENGTH
 
 
+@pytest.mark.slow  # splade-tiny and a plain transformers / sentence-transformers reference over 64 Cranfield documents (test_encoder_unit compares the tiny random model in the fast tier)
 def test_matches_naive_reference(tiny_model_dir: Path, ours: np.ndarray, texts: list[str]) -> None:
     ref = naive_weights(tiny_model_dir, texts, DOC_MAX_LENGTH)
     assert ref.shape == ours.shape
@@ -68,6 +69,7 @@ def test_matches_naive_reference(tiny_model_dir: Path, ours: np.ndarray, texts: 
     assert 100 < np.count_nonzero(ours, axis=1).mean() < 400
 
 
+@pytest.mark.slow  # splade-tiny and a plain transformers / sentence-transformers reference over 64 Cranfield documents (test_encoder_unit compares the tiny random model in the fast tier)
 def test_query_side_matches_naive_reference(tiny_model_dir: Path, tiny_pair: EncoderPair,
                                             cranfield_queries: list[dict[str, Any]]) -> None:
     queries = [q["text"] for q in cranfield_queries[:32]]
@@ -77,6 +79,7 @@ def test_query_side_matches_naive_reference(tiny_model_dir: Path, tiny_pair: Enc
     assert np.abs(got - ref).max() <= TOL
 
 
+@pytest.mark.slow  # splade-tiny and a plain transformers / sentence-transformers reference over 64 Cranfield documents (test_encoder_unit compares the tiny random model in the fast tier)
 def test_matches_sentence_transformers(tiny_model_dir: Path, ours: np.ndarray, texts: list[str]) -> None:
     pytest.importorskip("sentence_transformers")
     from sentence_transformers import SparseEncoder
