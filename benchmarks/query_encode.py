@@ -5,6 +5,8 @@ extraction, one thread, splade-tiny (the BERT-tiny query-encoder shape). Both si
 this process on the same 318 Vaswani + Cranfield queries (truncation 64), interleaved query
 by query so machine noise hits both alike; the vectors are compared (max |Δ|). Rows for all
 queries (median 19 tokens) and for the short ones (<= 12 tokens, like REFERENCE's one query).
+"torch threads" is the caller's setting (what the plain side uses); splade_qdrant runs a query
+on the calling thread with one torch thread whatever it is (splade_qdrant._threads).
 
     python benchmarks/query_encode.py [--rounds 3]
 """
