@@ -103,7 +103,8 @@ def _row_parts(lengths: Sequence[int], parts: int) -> list[tuple[int, int]]:
         [(0, 2), (2, 4)]
     """
     total = sum(lengths)
-    out, start, acc = [], 0, 0
+    out: list[tuple[int, int]] = []
+    start = acc = 0
     for i, n in enumerate(lengths):
         acc += n
         if acc * parts >= total * (len(out) + 1) and i + 1 < len(lengths) and len(out) + 1 < parts:
