@@ -1,5 +1,9 @@
 """Bad input through each adapter gets the library's own errors, with the messages the CLI
-prints for the same mistake (``splade-qdrant CMD: error: MESSAGE``)."""
+prints for the same mistake (``splade-qdrant CMD: error: MESSAGE``).
+
+Slow tier: splade-tiny is loaded several times and the CLI ingests and searches (a few
+seconds idle); the fast tests of each adapter check the same errors with the tiny random BERT.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +29,8 @@ from splade_qdrant.integrations import langchain as lc
 from splade_qdrant.integrations import llama_index as li
 
 from .conftest import DOCS, cli_error, write_jsonl
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
