@@ -111,6 +111,7 @@ def _chunk_corpus(cran_docs):
     return long + short
 
 
+@pytest.mark.slow  # splade-tiny on every window of long Cranfield documents against a per-window reference (~5 s idle)
 def test_chunk_mode_stores_each_window_exactly(store, chunk_pair, cran_docs):
     docs = _chunk_corpus(cran_docs)
     report = ingest(store, "c", docs, pair=chunk_pair, store_text=True, show_progress=False)
