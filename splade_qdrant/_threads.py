@@ -176,13 +176,15 @@ class CpuWorkers:
 
     def __init__(self, threads: int) -> None:
         self.threads = threads
+        self.pid = os.getpid()
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="splade-qdrant-cpu", initializer=_single_threaded_forever)
 
     @classmethod
     def shared(cls) -> CpuWorkers:
-        """The process's pool, sized from :func:`usable_cpus` when first used."""
+        """The process's pool, sized from :func:`usable_cpus` when first used (a forked child
+        gets its own: the parent's threads do not exist there)."""
         with cls._lock:
-            if cls._shared is None:
+            if cls._shared is None or cls._shared.pid != os.getpid():
                 cls._shared = cls(usable_cpus())
             return cls._shared
 

@@ -209,3 +209,25 @@ def test_quiet_transformers_restores_the_callers_settings_even_when_nested_acros
     finally:
         hf_logging.set_verbosity(verbosity)
         (hf_logging.enable_progress_bar if bars else hf_logging.disable_progress_bar)()
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_a_forked_child_gets_its_own_worker_pool(tiny_mlm: MaskedLM, monkeypatch: pytest.MonkeyPatch) -> None:
+    import multiprocessing
+
+    monkeypatch.setattr("splade_qdrant._masked_lm.usable_cpus", lambda: 2)
+    ids = torch.tensor([[2, 10, 11, 3]] * 200)
+    parent = tiny_mlm.max_logits(ids, (ids != 0).long())  # starts the parent's workers
+    _FORKED["mlm"] = tiny_mlm  # inherited by the forked child (the model does not pickle)
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:  # the child would hang on the parent's (absent) threads
+        child = pool.apply_async(_child_max_logits).get(timeout=120)
+    np.testing.assert_array_equal(child, parent.numpy())
+
+
+_FORKED: dict[str, Any] = {}
+
+
+def _child_max_logits() -> np.ndarray:
+    ids = torch.tensor([[2, 10, 11, 3]] * 200)
+    return _FORKED["mlm"].max_logits(ids, (ids != 0).long()).numpy()
