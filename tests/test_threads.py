@@ -211,6 +211,7 @@ def test_quiet_transformers_restores_the_callers_settings_even_when_nested_acros
         (hf_logging.enable_progress_bar if bars else hf_logging.disable_progress_bar)()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
 def test_a_forked_child_gets_its_own_worker_pool(tiny_mlm: MaskedLM, monkeypatch: pytest.MonkeyPatch) -> None:
     import multiprocessing
