@@ -63,8 +63,8 @@ DEFAULT_QUERY_MAX_LENGTH = 64
 #: terms down-weighted, max-pooled windows, one point per window, or the first window only.
 LongDocs = Literal["first-plus", "window", "chunk", "truncate"]
 LONG_DOCS_MODES: tuple[str, ...] = ("first-plus", "window", "chunk", "truncate")
-#: Measured on real collections (README "Long documents"): first-plus beat truncation at every
-#: window length tried; max-pooled windows lost to it everywhere.
+#: Measured on real collections (README "Long documents"): first-plus beat truncation wherever
+#: documents were long and tied it elsewhere; max-pooled windows lost to it everywhere.
 DEFAULT_LONG_DOCS: LongDocs = "first-plus"
 #: ``first-plus``: weight of the later windows' terms against the first window's (see pooling).
 LONG_DOCS_TAIL_WEIGHT = 0.25
