@@ -167,6 +167,9 @@ class MaskedLM:
     def max_logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """``[batch, vocab]`` float32: max over non-padding tokens of the MLM logits.
 
+        Every positive entry is exact; on the CPU's pruned projection an entry whose true max
+        is <= 0 may hold an upper bound <= 0 instead (both activate to 0).
+
         On the CPU, rows are cut into up to :func:`~splade_qdrant._threads.usable_cpus` groups
         of near-equal token counts (one group below ``_PARALLEL_TOKENS`` tokens, e.g. a
         query); the calling thread runs the first and the shared workers the others, each with

@@ -16,14 +16,16 @@ cheaply and computes the rest exactly:
    ``h·w + b <= (mu·w + b) + hr[:k]·wr[:k] + sum_G ||hr[G]||·||wr[G]||`` — one GEMM with inner
    size ``k + g`` (88 instead of 128 for BERT-tiny) instead of ``H``.
 2. A (document, term) pair whose bound, max-pooled over the document, is below ``-margin``
-   (a rigorous allowance for float32 rounding) is non-positive and keeps its bound (<= 0).
+   (an allowance for float32 rounding, derived in :meth:`Projection._bound_rows`) is
+   non-positive and keeps its bound (<= 0).
 3. Every other pair (~4% of them) is recomputed exactly in float32 from ``hidden``,
    ``weight`` and ``bias`` — the returned positive values never come from the bound.
 
 Products run in torch's BLAS on NumPy views (one thread per caller, see
 :mod:`splade_qdrant._threads`), on row groups of <= 256 tokens and vocabulary blocks that stay in cache.
 Hidden sizes under 64, small first batches and non-finite inputs use the plain exact product
-(which returns every entry exactly); GPUs run in torch over token chunks.
+(which returns every entry exactly). This is the CPU float32 path only: accelerators take
+:class:`~splade_qdrant._masked_lm.MaskedLM`'s padded loop (one implementation each).
 
 Example:
     >>> import torch
@@ -50,7 +52,6 @@ _BOUND_BLOCK = 2048  #: vocabulary columns per bound block
 _GROUP_ROWS = 256  #: token rows per GEMM (consecutive short documents share one)
 _GROUPS = 8  #: Cauchy–Schwarz groups of the residual axes
 _MIN_HIDDEN = 64  #: smaller hidden sizes skip the bound
-_GPU_CHUNK_TOKENS = 8192  #: token rows per chunk on GPU
 _FULL_WIDTH_ROWS = 32  #: row groups up to this size bound the whole vocabulary in one GEMM
 
 
@@ -163,7 +164,14 @@ class Projection:
         rest = hr[:, self.k :]
         norms = _group_norms(rest, basis.starts)
         xb = np.concatenate([hr[:, : self.k], norms], axis=1)
-        # float32 rounding of the rotation, the norms and the bound GEMM stays far below this.
+        # Rounding allowance. A float32 dot product of length n errs by at most
+        # gamma_n * |x| * |y|, gamma_n = n u / (1 - n u), u = 2**-24 (Higham, "Accuracy and
+        # Stability of Numerical Algorithms", 2nd ed., eq. 3.5); for n <= 1024 that is <= 6.2e-5.
+        # The bound chains three such steps (the rotation, the group norms, the bound GEMM),
+        # each bounded in terms of |centred row| * |weight row| <= cmax * wmax, so their error is
+        # <= 3 * 6.2e-5 * cmax * wmax; 1e-3 leaves a 5x safety factor. shifted_bias is
+        # accumulated in float64 and rounded once (<= u |b|), covered by the second term.
+        # Hidden sizes over 1024 would need a larger factor (none of the supported models has one).
         cmax = float(np.sqrt((centred * centred).sum(axis=1).max()))
         margin = 1e-3 * cmax * basis.wmax + 1e-4 * (1.0 + float(np.abs(basis.shifted_bias).max()))
         return xb, margin
@@ -223,22 +231,6 @@ class Projection:
                     out[i, cand] = exact.max(axis=0) + b[cand]
         return out
 
-    def _torch(self, hidden: torch.Tensor, lengths: Sequence[int]) -> torch.Tensor:
-        out = torch.empty((len(lengths), self.weight.shape[0]), dtype=hidden.dtype, device=hidden.device)
-        offsets = [0]
-        for n in lengths:
-            offsets.append(offsets[-1] + int(n))
-        doc = 0
-        while doc < len(lengths):
-            end = doc + 1
-            while end < len(lengths) and offsets[end + 1] - offsets[doc] <= _GPU_CHUNK_TOKENS:
-                end += 1
-            logits = F.linear(hidden[offsets[doc] : offsets[end]], self.weight)
-            for d in range(doc, end):
-                out[d] = logits[offsets[d] - offsets[doc] : offsets[d + 1] - offsets[doc]].amax(dim=0)
-            doc = end
-        return out + self.bias
-
     def __call__(self, hidden: torch.Tensor, lengths: Sequence[int]) -> torch.Tensor:
         """Per document, the max over its packed rows of ``hidden @ weight.T + bias``.
 
@@ -254,7 +246,10 @@ class Projection:
         if any(int(n) < 1 for n in lengths):
             raise ValueError("every document needs at least one token")
         if hidden.device.type != "cpu" or hidden.dtype != torch.float32 or self.weight.dtype != torch.float32:
-            return self._torch(hidden, lengths)
+            raise ValueError(
+                f"Projection is the CPU float32 path (got {hidden.dtype} on {hidden.device.type}, weight {self.weight.dtype});"
+                " accelerators use MaskedLM's padded projection"
+            )
         hidden = hidden.detach().contiguous()
         offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
         offsets[1:] = np.cumsum([int(n) for n in lengths])

@@ -160,11 +160,16 @@ def prune_rows(weights: np.ndarray, *, top_k: int | None = None, threshold: floa
         if top_k < 0:
             raise ValueError(f"top_k must be >= 0, got {top_k}")
         vocab = out.shape[1]
-        if top_k < vocab:
-            # Stable ranking: largest weight first, lower index first among equals.
-            order = np.argsort(-out, axis=1, kind="stable")
-            drop = order[:, top_k:]
-            np.put_along_axis(out, drop, 0, axis=1)
+        if top_k == 0:
+            out[:] = 0
+        elif top_k < vocab:
+            # The k-th largest weight by partition (bm25s' top-k idea), no full sort: keep what
+            # is above it, then the lowest-index entries equal to it until k are kept.
+            kth = -np.partition(-out, top_k - 1, axis=1)[:, top_k - 1 : top_k]
+            keep = out > kth
+            tied = out == kth
+            keep |= tied & (np.cumsum(tied, axis=1) <= top_k - keep.sum(axis=1, keepdims=True))
+            out[~keep] = 0
     return out
 
 

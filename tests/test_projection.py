@@ -105,12 +105,12 @@ def test_non_finite_hidden_states_take_the_exact_path() -> None:
     np.testing.assert_allclose(got[1].double().numpy(), want[1].numpy(), atol=TOL, rtol=0)
 
 
-def test_torch_path_for_other_dtypes() -> None:
+def test_other_dtypes_are_refused_with_the_reason() -> None:
+    """The projection is the CPU float32 path; accelerators use MaskedLM's padded loop."""
     weight, bias = model_like(1000, 32, 6)
     hidden = hidden_states(50, 32, 6)
-    got = max_pooled_logits(hidden.double(), [20, 30], weight.double(), bias.double())
-    assert got.dtype == torch.float64
-    np.testing.assert_allclose(activated(got), reference(hidden, [20, 30], weight, bias), atol=TOL, rtol=0)
+    with pytest.raises(ValueError, match="CPU float32 path"):
+        max_pooled_logits(hidden.double(), [20, 30], weight.double(), bias.double())
 
 
 def test_bad_lengths_raise() -> None:

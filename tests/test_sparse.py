@@ -291,3 +291,15 @@ def test_logits_to_sparse_equals_activate_then_rows_to_sparse(logits: np.ndarray
 def test_logits_to_sparse_rejects_one_dimensional_input() -> None:
     with pytest.raises(ValueError, match="2-D"):
         logits_to_sparse(np.zeros(3, np.float32))
+
+
+def test_top_k_by_partition_equals_a_stable_full_sort() -> None:
+    """prune_rows' partition-based top-k keeps exactly what a stable argsort keeps (ties included)."""
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        vocab, batch = int(rng.integers(1, 40)), int(rng.integers(1, 5))
+        weights = rng.choice([0.0, 0.0, 0.5, 1.0, float(rng.random())], size=(batch, vocab)).astype(np.float32)
+        k = int(rng.integers(0, vocab + 2))
+        want = weights.copy()
+        np.put_along_axis(want, np.argsort(-want, axis=1, kind="stable")[:, k:], 0, axis=1)
+        np.testing.assert_array_equal(prune_rows(weights, top_k=k), want)
