@@ -85,7 +85,7 @@ class SpladeQdrant:
         model, doc_model, query_model: preset name, Hub id or directory (see :class:`EncoderPair`).
         doc_max_length: document token budget ([CLS]/[SEP] included, default 256).
         query_max_length: query token budget (default: recorded by the collection, else 64).
-        long_docs: ``"window"`` (default), ``"chunk"`` or ``"truncate"``.
+        long_docs: ``"first-plus"`` (default), ``"window"``, ``"chunk"`` or ``"truncate"``.
         window_overlap: tokens shared by consecutive windows (default: a quarter window).
         doc_top_k, doc_threshold: optional document pruning.
         query_top_k, query_threshold: optional query pruning (default: recorded, else none).

@@ -53,6 +53,7 @@ def settings_from_args(args: argparse.Namespace) -> Any:
 
     return ServiceSettings(
         collection=args.collection, store=args.store, url=args.url, api_key=args.api_key, prefer_grpc=args.grpc,
+        timeout_s=args.timeout, retries=args.retries, ca_cert=args.ca_cert, verify=args.tls_verify,
         model=args.model, query_model=args.query_model, dense_model=args.dense_model, device=args.device,
         auth_key=args.auth_key, cors_origins=tuple(args.cors_origin), batching=not args.no_batching,
         max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, max_body_bytes=args.max_body_bytes,

@@ -44,6 +44,8 @@ class ServiceSettings:
         collection: the one collection served.
         store, url, api_key, prefer_grpc: where it lives (see :func:`~splade_qdrant.store.open_store`);
             ``api_key`` is the Qdrant server's key, not the clients'.
+        timeout_s, retries, ca_cert, verify: server connection settings, as
+            :func:`~splade_qdrant.store.open_store` takes them (None: environment, then default).
         model, query_model, dense_model: encoders for ``POST /documents`` and ``/embed_sparse``
             (default: those the collection recorded).
         device: where encoders run.
@@ -63,7 +65,11 @@ class ServiceSettings:
     store: str | None = None
     url: str | None = None
     api_key: str | None = None
-    prefer_grpc: bool = False
+    prefer_grpc: bool | None = None
+    timeout_s: float | None = None
+    retries: int | None = None
+    ca_cert: str | None = None
+    verify: bool | None = None
     model: str | None = None
     query_model: str | None = None
     dense_model: str | None = None

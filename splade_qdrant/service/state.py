@@ -80,7 +80,10 @@ def _recorded_options(recorded: dict[str, Any]) -> dict[str, Any]:
 def open_served(settings: ServiceSettings) -> SpladeQdrant:
     """Open the served collection with the encoders it recorded (or those the settings name)."""
     s = settings
-    store = open_store(s.store, url=s.url, api_key=s.api_key, prefer_grpc=s.prefer_grpc)
+    store = open_store(
+        s.store, url=s.url, api_key=s.api_key, prefer_grpc=s.prefer_grpc,
+        timeout_s=s.timeout_s, retries=s.retries, ca_cert=s.ca_cert, verify=s.verify,
+    )
     options: dict[str, Any] = {}
     if s.model is None and store.collection_exists(s.collection):
         options = _recorded_options(store.spec(s.collection).metadata)

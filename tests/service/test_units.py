@@ -128,3 +128,21 @@ def test_serve_refuses_workers_on_an_embedded_store(tmp_path: Path, capsys: pyte
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "needs a Qdrant server" in err
     assert main(["serve", "-c", "x", "--store", str(tmp_path), "--max-batch", "0"]) == EXIT_USER_ERROR
+
+
+def test_serve_passes_the_server_connection_options_to_the_store() -> None:
+    """--timeout / --retries / TLS options reach the store the service opens (no server needed to build it)."""
+    from splade_qdrant.cli import build_parser
+    from splade_qdrant.cli.serve import settings_from_args
+    from splade_qdrant.service.state import open_served
+
+    args = build_parser().parse_args(
+        ["serve", "-c", "docs", "--url", "http://127.0.0.1:9", "--timeout", "2.5", "--retries", "1", "--no-tls-verify"]
+    )
+    settings = settings_from_args(args)
+    assert (settings.timeout_s, settings.retries, settings.verify) == (2.5, 1, False)
+    from splade_qdrant.errors import StoreUnavailableError
+
+    # Nothing listens on port 9: the store's own retry count (1, not the default) shows in its error.
+    with pytest.raises(StoreUnavailableError, match="after 1 try"):
+        open_served(settings)
