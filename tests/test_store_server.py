@@ -199,6 +199,7 @@ def test_backoff_doubles(fake: FakeQdrant, url: str, caplog: pytest.LogCaptureFi
     assert fake.count("POST", COUNT) == 4
 
 
+@pytest.mark.slow  # waits out two client timeouts against a stalled answer (~2 s of sleeping by design)
 def test_timeout_is_retried_then_reported(fake: FakeQdrant, url: str) -> None:
     store = server_store(url, retries=2, timeout_s=1.0)
     store.create_collection("c", CollectionSpec())

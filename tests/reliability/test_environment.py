@@ -57,6 +57,7 @@ def test_unreachable_server_bounded_retries_then_clear_error():
     assert DEAD_URL in message and "unreachable after 3 tries" in message and "--url" in message
 
 
+@pytest.mark.slow  # waits out the default backoff between tries (~3.5 s of sleeping by design)
 @pytest.mark.timeout(120)  # hang guard: the default tries end with an error (no unbounded retrying)
 def test_unreachable_server_default_backoff_is_bounded():
     total_wait = sum(DEFAULT_BACKOFF_S * 2**k for k in range(DEFAULT_RETRIES - 1))
