@@ -27,6 +27,7 @@ from .rel_holder import points
 HOLDER = Path(__file__).with_name("rel_holder.py")
 
 
+@pytest.mark.slow  # splade-tiny: threads search while 100 documents ingest (test_threads.py proves the same in the fast tier)
 def test_threads_search_while_ingest_runs(store, pair, cran_docs):
     docs = cran_docs[:100]
     valid = {d["_id"] for d in docs}

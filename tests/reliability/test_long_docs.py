@@ -73,6 +73,7 @@ def _reference_windows(mlm, text: str, window: int, overlap: int, *, pooled: boo
     return out
 
 
+@pytest.mark.slow  # splade-tiny windows against a plain reference (test_encoder_unit.test_long_docs_window covers it on the tiny model)
 def test_window_mode_matches_a_plain_reference(pair, cran_docs):
     mlm = pair.document.mlm
     text = " ".join(d["text"] for d in cran_docs[:2])  # a few hundred tokens: several windows
