@@ -1,13 +1,24 @@
 """The asyncio API: :class:`AsyncSpladeQdrant`, the one-object API for coroutines.
 
-Design (the simplest one that is correct on every store):
+Design:
 
-* Everything that touches torch or the store runs in **one worker thread** owned by the
-  object: encoders (SPLADE and dense) and store calls alike, so the event loop never waits
-  on torch, and Qdrant Edge — an in-process engine — is driven from that worker thread.
-  One thread because a torch forward pass already uses every core; a second would only
-  contend for them (and the encoders keep per-call state).
-* **Servers use the same synchronous store in that thread**, not ``AsyncQdrantClient``:
+* Everything that touches torch or the store runs in **one worker** owned by the object —
+  encoders (SPLADE and dense) and store calls alike — so the event loop never waits on torch.
+  One worker because a torch forward pass already uses every core; a second would only
+  contend for them (and the encoders keep per-call state). Calls reach it one at a time from
+  one executor thread (:mod:`._aio_worker`).
+* **The worker is a child process by default** (``worker="process"``, what ``"auto"`` picks
+  when every argument can cross a process boundary): the :class:`~splade_qdrant.SpladeQdrant`
+  — encoders *and* the store, since Qdrant Edge is owned by one process — lives in
+  ``python -m splade_qdrant._aio_child``; this process only sends requests and receives
+  results, in the executor thread. Why not a thread: a worker thread holds the GIL whenever it
+  runs Python code (tokenizer wrapper, sparse conversion, building Qdrant requests and hits),
+  and CPython hands the GIL back to the loop's thread only every switch interval (5 ms), so a
+  thread worker stalls the loop by ≥ 5 ms at times while it works (measured: 7.4 ms longest,
+  p99 5.5 ms; ``benchmarks/async_stall.py``). ``worker="thread"`` (and ``"auto"`` given a
+  :class:`~splade_qdrant.store.Store` or a dense encoder *object*) runs it in a thread of this
+  process instead, and :attr:`AsyncSpladeQdrant.sync` then gives the synchronous object.
+* **Servers use the same synchronous store in the worker**, not ``AsyncQdrantClient``:
   the network wait of a query happens off the loop either way, and one
   :class:`~splade_qdrant.store.Store` implementation per backend keeps ingest and search on
   a single code path (an async twin of every store call would be a second one to keep
@@ -19,7 +30,10 @@ Design (the simplest one that is correct on every store):
   documents, lets the batches already handed to the writer finish, and only then raises
   ``CancelledError`` — exactly the state an interrupted ingest leaves, so running the same
   ingest again resumes it (stored documents are skipped by content hash). A cancelled
-  ``search`` just drops its result.
+  ``search`` just drops its result. Errors raised in the worker reach the caller as the same
+  class with the same message; a worker process that dies raises
+  :class:`~splade_qdrant.errors.WorkerDiedError` for the call in flight, and the next call
+  starts a new one.
 
 Example:
     >>> import asyncio
@@ -38,15 +52,17 @@ import asyncio
 import contextlib
 import os
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ._aio_worker import ProcessWorker, Stopped, ThreadWorker, WorkerKind, choose_worker
 from .collection import SpladeQdrant
-from .config import DEFAULT_BATCH_SIZE, DEFAULT_DOC_MAX_LENGTH, DEFAULT_QUERY_MAX_LENGTH
+from .config import DEFAULT_BATCH_SIZE, DEFAULT_DOC_MAX_LENGTH
 from .dense import DenseEncoderLike
-from .documents import BadInput, Document, DocumentLike, iter_documents
+from .documents import DocumentLike
 from .encoder import DEFAULT_LONG_DOCS, LongDocs
+from .errors import ConfigError, StoreUnavailableError
 from .fusion import DEFAULT_RRF_K
 from .ingest import DEFAULT_CHUNK_SIZE, DEFAULT_UPSERT_BATCH, IngestReport
 from .search import DEFAULT_LIMIT, FusionMethod, Mode, SearchHit
@@ -59,10 +75,6 @@ __all__ = ["AsyncSpladeQdrant"]
 MAX_BATCH = 64
 
 
-class _Stopped(Exception):
-    """Raised inside the worker's document iterator when the ingest was cancelled."""
-
-
 @dataclass
 class _Waiting:
     query: str
@@ -73,8 +85,13 @@ class _Waiting:
 class AsyncSpladeQdrant:
     """Ingest into and search one collection from coroutines.
 
-    Takes exactly the arguments of :class:`~splade_qdrant.SpladeQdrant` (see there); the
-    encoders load lazily in the worker thread.
+    Takes the arguments of :class:`~splade_qdrant.SpladeQdrant` (see there), and ``worker``:
+    ``"process"`` (a child process owns the encoders and the store), ``"thread"`` (a thread of
+    this process does), or ``"auto"`` (default): process unless ``store`` is a
+    :class:`~splade_qdrant.store.Store` object or ``dense_model`` an encoder object, which
+    cannot cross a process boundary (``worker="process"`` with one is a ConfigError). The
+    encoders load lazily in the worker; the worker process starts on the first call, so an
+    error opening the store surfaces there.
     """
 
     def __init__(
@@ -89,7 +106,7 @@ class AsyncSpladeQdrant:
         doc_model: str | None = None,
         query_model: str | None = None,
         doc_max_length: int = DEFAULT_DOC_MAX_LENGTH,
-        query_max_length: int = DEFAULT_QUERY_MAX_LENGTH,
+        query_max_length: int | None = None,
         long_docs: LongDocs = DEFAULT_LONG_DOCS,
         window_overlap: int | None = None,
         doc_top_k: int | None = None,
@@ -101,23 +118,59 @@ class AsyncSpladeQdrant:
         half: bool = False,
         dense_model: str | os.PathLike[str] | DenseEncoderLike | None = None,
         allow_model_mismatch: bool = False,
+        worker: WorkerKind = "auto",
     ) -> None:
-        self.sync = SpladeQdrant(
-            collection, store=store, url=url, api_key=api_key, prefer_grpc=prefer_grpc, model=model,
-            doc_model=doc_model, query_model=query_model, doc_max_length=doc_max_length,
-            query_max_length=query_max_length, long_docs=long_docs, window_overlap=window_overlap,
-            doc_top_k=doc_top_k, doc_threshold=doc_threshold, query_top_k=query_top_k,
-            query_threshold=query_threshold, batch_size=batch_size, device=device, half=half,
-            dense_model=dense_model, allow_model_mismatch=allow_model_mismatch,
-        )
+        self.worker = choose_worker(worker, store=store, dense_model=dense_model)
+        arguments: dict[str, Any] = {
+            "store": store, "url": url, "api_key": api_key, "prefer_grpc": prefer_grpc, "model": model,
+            "doc_model": doc_model, "query_model": query_model, "doc_max_length": doc_max_length,
+            "query_max_length": query_max_length, "long_docs": long_docs, "window_overlap": window_overlap,
+            "doc_top_k": doc_top_k, "doc_threshold": doc_threshold, "query_top_k": query_top_k,
+            "query_threshold": query_threshold, "batch_size": batch_size, "device": device, "half": half,
+            "dense_model": dense_model, "allow_model_mismatch": allow_model_mismatch,
+        }
+        self._worker: ThreadWorker | ProcessWorker
+        if self.worker == "thread":
+            self._worker = ThreadWorker(SpladeQdrant(collection, **arguments))
+        else:
+            if not isinstance(collection, str) or not collection.strip():
+                raise ConfigError(f"collection must be a non-empty string, got {collection!r}")
+            if url is not None and store is not None:
+                raise ConfigError("give --store DIR or --url URL, not both")
+            for name in ("store", "dense_model"):
+                if isinstance(arguments[name], os.PathLike):
+                    arguments[name] = os.fspath(arguments[name])
+            self._worker = ProcessWorker(collection, arguments)
         self.collection = collection
+        self._closed = False
         self._pool = _worker_pool()
         self._slot: asyncio.Semaphore | None = None
         self._waiting: dict[str, list[_Waiting]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
+    @property
+    def sync(self) -> SpladeQdrant:
+        """The synchronous :class:`SpladeQdrant` the worker thread drives (``worker="thread"`` only)."""
+        if isinstance(self._worker, ThreadWorker):
+            return self._worker.sq
+        raise AttributeError(
+            "AsyncSpladeQdrant.sync exists only with worker='thread': with worker='process' the SpladeQdrant lives in "
+            "the worker process; use the async methods, or open a SpladeQdrant on the store after close()"
+        )
+
+    @property
+    def worker_pid(self) -> int | None:
+        """Process id of the worker process (``worker="process"``, once started), else None."""
+        return self._worker.pid if isinstance(self._worker, ProcessWorker) else None
+
     async def _run(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreUnavailableError(
+                f"AsyncSpladeQdrant({self.collection!r}) is closed (close() is final); create a new one to use the store again"
+            )
 
     def _worker_slot(self) -> asyncio.Semaphore:
         if self._slot is None:
@@ -136,37 +189,27 @@ class AsyncSpladeQdrant:
         upsert_batch: int = DEFAULT_UPSERT_BATCH,
         optimize: bool = True,
     ) -> IngestReport:
-        """Encode and upsert documents (see :func:`splade_qdrant.ingest.ingest`), in the worker thread.
+        """Encode and upsert documents (see :func:`splade_qdrant.ingest.ingest`), in the worker.
 
-        Documents are read in the worker thread too (a synchronous iterable or a file). On
-        cancellation, the batches already encoded are written before ``CancelledError``
+        A path is read by the worker; a synchronous iterable is read in a thread of this
+        process (and, with the process worker, sent to it in bounded chunks). On cancellation,
+        reading stops, the documents already read are written, and then ``CancelledError``
         propagates; rerun the same ingest to resume.
         """
+        self._check_open()
         stop = threading.Event()
-        bad: list[BadInput] = []
-
-        def stoppable() -> Iterator[Document]:
-            for doc in iter_documents(documents, skip_bad=skip_bad, bad=bad):
-                if stop.is_set():
-                    raise _Stopped
-                yield doc
-
-        def work() -> IngestReport:
-            report = self.sync.ingest(
-                stoppable(), store_text=store_text, insert_only=insert_only, skip_unchanged=skip_unchanged,
-                skip_bad=skip_bad, chunk_size=chunk_size, upsert_batch=upsert_batch, optimize=optimize,
-                show_progress=False,
-            )
-            report.bad[:0] = bad
-            return report
-
+        options = {
+            "store_text": store_text, "insert_only": insert_only, "skip_unchanged": skip_unchanged, "skip_bad": skip_bad,
+            "chunk_size": chunk_size, "upsert_batch": upsert_batch, "optimize": optimize,
+        }
         async with self._worker_slot():
-            future = asyncio.ensure_future(self._run(work))
+            future = asyncio.ensure_future(self._run(self._worker.ingest, documents, options, stop))
             try:
-                return await asyncio.shield(future)
+                report: IngestReport = await asyncio.shield(future)
+                return report
             except asyncio.CancelledError:
                 stop.set()
-                with contextlib.suppress(_Stopped):
+                with contextlib.suppress(Stopped):
                     await future  # the writer flushes what was handed to it; the store is consistent
                 raise
 
@@ -189,6 +232,7 @@ class AsyncSpladeQdrant:
     ) -> list[SearchHit]:
         """Search one query (options as in :meth:`Searcher.search_batch`); concurrent calls
         with the same options are encoded and searched together."""
+        self._check_open()
         if not isinstance(query, str):
             raise TypeError(f"query must be a string, got {type(query).__name__}")
         options = {
@@ -221,7 +265,7 @@ class AsyncSpladeQdrant:
                     continue
                 vectors = [w.dense_vector for w in batch] if batch[0].dense_vector is not None else None
                 try:
-                    results = await self._run(self._search_batch, [w.query for w in batch], options, vectors)
+                    results = await self._run(self._worker.search_batch, [w.query for w in batch], options, vectors)
                 except Exception as exc:  # noqa: BLE001 — handed to every caller of the batch
                     for w in batch:
                         if not w.future.done():
@@ -230,9 +274,6 @@ class AsyncSpladeQdrant:
                 for w, hits in zip(batch, results):
                     if not w.future.done():
                         w.future.set_result(hits)
-
-    def _search_batch(self, queries: list[str], options: dict[str, Any], vectors: list[Any] | None) -> list[list[SearchHit]]:
-        return self.sync.searcher.search_batch(queries, dense_vectors=vectors, **options)
 
     async def search_batch(
         self,
@@ -252,6 +293,7 @@ class AsyncSpladeQdrant:
         dense_vectors: Sequence[Any] | None = None,
     ) -> list[list[SearchHit]]:
         """Search several queries in one call (see :meth:`Searcher.search_batch`)."""
+        self._check_open()
         if isinstance(queries, str):
             raise TypeError("search_batch expects a list of query strings; use search() for one")
         options = {
@@ -261,23 +303,30 @@ class AsyncSpladeQdrant:
         }
         async with self._worker_slot():
             result: list[list[SearchHit]] = await self._run(
-                self._search_batch, list(queries), options, None if dense_vectors is None else list(dense_vectors)
+                self._worker.search_batch, list(queries), options, None if dense_vectors is None else list(dense_vectors)
             )
         return result
 
     async def info(self) -> dict[str, Any]:
         """Point count, vector configuration and encoder fingerprint."""
+        self._check_open()
         async with self._worker_slot():
-            result: dict[str, Any] = await self._run(self.sync.info)
+            result: dict[str, Any] = await self._run(self._worker.info)
         return result
 
     async def close(self) -> None:
-        """Wait for the searches in flight, close the store and stop the worker thread."""
+        """Wait for the searches in flight, close the store and stop the worker (the process
+        exits; one stuck for a minute is killed). Final; calling it again does nothing."""
+        if self._closed:
+            return
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        async with self._worker_slot():
-            await self._run(self.sync.close)
-        self._pool.shutdown(wait=False)
+        self._closed = True
+        try:
+            async with self._worker_slot():
+                await self._run(self._worker.close)
+        finally:
+            self._pool.shutdown(wait=False)
 
     async def __aenter__(self) -> AsyncSpladeQdrant:  # noqa: PYI034 — Python 3.10 has no typing.Self
         return self

@@ -12,6 +12,7 @@ that says what to do next::
     ├── InputError                  a document or query is malformed (file, line, id)
     └── StoreError                  anything the vector store refuses
         ├── StoreUnavailableError   server unreachable, directory locked or not writable
+        │   └── WorkerDiedError     the worker process of an AsyncSpladeQdrant exited
         ├── StoreAuthError          the server refused the credentials (HTTP 401/403)
         ├── CollectionNotFoundError
         ├── CollectionExistsError
@@ -40,6 +41,7 @@ __all__ = [
     "StoreAuthError",
     "StoreError",
     "StoreUnavailableError",
+    "WorkerDiedError",
 ]
 
 
@@ -100,6 +102,11 @@ class StoreError(SpladeQdrantError):
 
 class StoreUnavailableError(StoreError):
     """The store cannot be reached or opened (server down, directory locked or read-only)."""
+
+
+class WorkerDiedError(StoreUnavailableError):
+    """The worker process of an :class:`~splade_qdrant.AsyncSpladeQdrant` exited (killed,
+    crashed) before answering; the next call starts a new one."""
 
 
 class StoreAuthError(StoreError):
