@@ -109,7 +109,6 @@ class ProcessWorker:
         self.cwd = os.getcwd()  # relative paths mean what they meant when the object was made
         self.proc: subprocess.Popen[bytes] | None = None
         self.conn: Connection | None = None
-        self.doing = "start"
 
     # -- the child's life ---------------------------------------------------------------
 

@@ -10,7 +10,10 @@ import asyncio
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -261,3 +264,57 @@ def test_killed_worker_gives_a_clear_error_and_a_rerun_resumes(tmp_path: Path, r
     assert "exited (killed by SIGKILL) during search" in idle and "the next call starts a new worker" in idle
     assert "exited (killed by SIGKILL) during ingest" in busy
     assert points == 200 and again.points_in_collection == 200 and again.skipped_unchanged >= 10 and len(hits) == 3
+
+
+@pytest.mark.slow
+def test_cancelled_ingest_from_a_file_in_the_worker_process_resumes(tmp_path: Path, random_model_dir: Path) -> None:
+    path = write_jsonl(tmp_path / "corpus.jsonl", corpus(2000))
+
+    async def run() -> tuple[int, Any]:
+        async with AsyncSpladeQdrant("c", store=tmp_path / "s", model=str(random_model_dir), doc_max_length=32, worker="process") as sq:
+            await sq.ingest(corpus(1))  # the worker and its encoders are up
+            task = asyncio.ensure_future(sq.ingest(path, chunk_size=20))
+            for _ in range(5):
+                await asyncio.sleep(0)  # the request is on its way; the worker reads the file itself
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            stored = (await sq.info())["points"]
+            return stored, await sq.ingest(path, chunk_size=20)
+
+    stored, again = asyncio.run(run())
+    assert 1 <= stored < 2000  # it stopped early (d0 came from the first ingest)
+    assert again.skipped_unchanged == stored and again.points_in_collection == 2000
+
+
+def _exited(pid: int) -> bool:
+    """True once ``pid`` is gone or a zombie (exited, not yet reaped by its new parent)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_worker_process_exits_when_its_parent_dies(tmp_path: Path, random_model_dir: Path) -> None:
+    script = tmp_path / "app.py"
+    script.write_text(
+        "import asyncio, os, sys\n"
+        "from splade_qdrant import AsyncSpladeQdrant\n"
+        "async def main():\n"
+        f"    sq = AsyncSpladeQdrant('c', store={str(tmp_path / 's')!r}, model={str(random_model_dir)!r}, doc_max_length=32)\n"
+        "    await sq.ingest([{'id': 'a', 'text': 'wing lift'}])\n"
+        "    print(sq.worker_pid, flush=True)\n"
+        "    os._exit(0)  # dies without close()\n"
+        "asyncio.run(main())\n"
+    )
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=True)
+    pid = int(out.stdout.strip())
+    deadline = time.monotonic() + 60
+    while not _exited(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _exited(pid)
+    with SpladeQdrant("c", store=tmp_path / "s") as sync:  # it closed the store on its way out
+        assert sync.info()["points"] == 1
