@@ -1,5 +1,8 @@
 """CPU document encoding: splade_qdrant vs sentence-transformers vs ONNX Runtime vs the naive formula.
 
+The project runs twice: with the bound this CPU gets by default (bf16 where the CPU has bf16
+matrix units) and with the float32 low-rank ("pca") bound other CPUs get.
+
 Same process, same texts (Cranfield and Vaswani documents, truncation 256, batch 32),
 splade-tiny; all sides run interleaved and the best round of each counts. ONNX Runtime runs
 the same model exported with ``torch.onnx.export`` in two configurations (``_onnx.py``):
@@ -23,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from splade_qdrant._projection import Projection
 from splade_qdrant.encoder import MaskedLM, SpladeEncoder
 
 from _common import MODEL, doc_texts, save, table, timed
@@ -90,6 +94,10 @@ def main() -> None:
     tok = AutoTokenizer.from_pretrained(str(MODEL))
     hf = AutoModelForMaskedLM.from_pretrained(str(MODEL)).eval()
     ours = SpladeEncoder.from_pretrained(str(MODEL), max_length=256, batch_size=32, long_docs="truncate")
+    # the same encoder with the float32 low-rank bound: what CPUs without bf16 matrix units run
+    ours_pca = SpladeEncoder.from_pretrained(str(MODEL), max_length=256, batch_size=32, long_docs="truncate")
+    head = ours_pca.mlm._parts[2]  # type: ignore[index]
+    ours_pca.mlm._projection = Projection(head.weight, head.bias, bound="pca")
     st = SparseEncoder(str(MODEL), device="cpu")
     st.max_seq_length = 256
     data = {d: doc_texts(d, args.n) for d in ("cranfield", "vaswani")}
@@ -98,6 +106,7 @@ def main() -> None:
     ort_fe, ort_pooled = OrtSplade(hf, tok, "fastembed"), OrtSplade(hf, tok, "pooled")
     sides: dict[str, Callable[[list[str]], Any]] = {
         "splade_qdrant": ours.encode,
+        f"splade_qdrant, {ours_pca.mlm._projection.bound} bound": ours_pca.encode,
         "sentence-transformers": lambda t: st.encode_document(t, batch_size=32, convert_to_tensor=True),
         "onnxruntime fastembed-style": ort_fe.encode,
         "onnxruntime pooled-in-graph": ort_pooled.encode,

@@ -7,7 +7,15 @@ monotone, so ``max_t fl(x_t + b) = fl(max_t x_t + b)`` exactly.)
 
 Only the positive entries matter (callers apply ``log1p(relu(.))``), and ~99% of them are
 negative. On CPU, :class:`Projection` therefore *certifies* most entries non-positive
-cheaply and computes the rest exactly:
+cheaply and computes the rest exactly. Two bounds do the certifying:
+
+* on CPUs with bfloat16 matrix units (AVX-512 BF16, AMX), a **bf16 GEMM over the centred
+  hidden states with a proven relative error term** (:mod:`splade_qdrant._bf16_bound`): it
+  runs 3–4× faster than float32 and leaves ~1.1% of the entries to recompute (splade-tiny on
+  Cranfield, of which 0.7% are positive);
+* elsewhere, the float32 **low-rank (PCA) bound** below, ~4% left to recompute.
+
+The low-rank bound:
 
 1. A basis is fitted once (lazily, on the first ``2 H`` token rows seen, one batch or several
    small ones such as single queries): the mean ``mu`` and the principal axes ``P`` of the
@@ -19,7 +27,8 @@ cheaply and computes the rest exactly:
    (an allowance for float32 rounding, derived in :meth:`Projection._bound_rows`) is
    non-positive and keeps its bound (<= 0).
 3. Every other pair (~4% of them) is recomputed exactly in float32 from ``hidden``,
-   ``weight`` and ``bias`` — the returned positive values never come from the bound.
+   ``weight`` and ``bias`` — the returned positive values never come from the bound (the
+   same holds for the bf16 bound).
 
 Products run in torch's BLAS on NumPy views (one thread per caller, see
 :mod:`splade_qdrant._threads`), on row groups of <= 256 tokens and vocabulary blocks that stay in cache.
@@ -39,11 +48,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+
+from ._bf16_bound import Bf16Bound, bf16_is_fast
 
 __all__ = ["Projection", "max_pooled_logits"]
 
@@ -100,8 +110,10 @@ class Projection:
 
     Args:
         weight: ``[V, H]`` decoder weight; bias: ``[V]`` (or None).
-        prune: certify non-positive entries with a low-rank bound (CPU float32, H >= 64).
-        basis_dims: principal axes kept exactly (default ``5/8`` of H).
+        prune: certify non-positive entries with a bound (CPU float32, H >= 64).
+        basis_dims: the PCA bound's principal axes kept exactly (default ``5/8`` of H).
+        bound: ``"bf16"``, ``"pca"`` or ``"auto"`` (bf16 where the CPU multiplies bf16 in
+            hardware, see :func:`~splade_qdrant._bf16_bound.bf16_is_fast`).
 
     The basis is fitted once ``2 H`` token rows have been seen on CPU (over one or several
     calls; until then the exact product runs), or explicitly with :meth:`fit_basis`. Results
@@ -114,7 +126,15 @@ class Projection:
         [[3.0, 2.0]]
     """
 
-    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, *, prune: bool = True, basis_dims: int | None = None) -> None:
+    def __init__(
+        self,
+        weight: torch.Tensor,
+        bias: torch.Tensor | None,
+        *,
+        prune: bool = True,
+        basis_dims: int | None = None,
+        bound: Literal["auto", "bf16", "pca"] = "auto",
+    ) -> None:
         self.weight = weight.detach()
         self.bias = torch.zeros(weight.shape[0], dtype=weight.dtype, device=weight.device) if bias is None else bias.detach()
         hidden_size = int(weight.shape[1])
@@ -124,6 +144,8 @@ class Projection:
         self._b: np.ndarray | None = None
         self._dense: list[np.ndarray] = []  # [H, block] column blocks of weight.T
         self._basis: _Basis | None = None
+        self._bf16: Bf16Bound | None = None
+        self.bound = ("bf16" if bf16_is_fast() else "pca") if bound == "auto" else bound
         self._lock = threading.Lock()  # the lazy caches are built once, even under concurrent callers
         self._sample: list[torch.Tensor] = []  # hidden rows kept until there are enough to fit the basis
         self._sample_rows = 0
@@ -139,9 +161,18 @@ class Projection:
             assert self._w is not None and self._b is not None
             return self._w, self._b
 
+    @property
+    def fitted(self) -> bool:
+        """Whether the bound is ready (the certified path runs)."""
+        return self._basis is not None or self._bf16 is not None
+
     def fit_basis(self, sample: torch.Tensor) -> None:
-        """Fit the bound's basis (mean and principal axes) on ``[n, H]`` transformed hidden states."""
+        """Fit the bound on ``[n, H]`` transformed hidden states: the bf16 bound's mean, or the
+        PCA bound's mean and principal axes."""
         w, b = self._cpu_weights()
+        if self.bound == "bf16":
+            self._bf16 = Bf16Bound.fit(torch.from_numpy(w), torch.from_numpy(b), sample)
+            return
         x = sample.detach().to("cpu", torch.float64)
         mu = x.mean(dim=0)
         _, axes = torch.linalg.eigh((x - mu).T @ (x - mu))
@@ -180,7 +211,7 @@ class Projection:
         """Keep (finite) hidden rows until ``2 H`` are seen, then fit the basis on them."""
         need = 2 * hidden.shape[1]
         with self._lock:
-            if self._basis is not None:
+            if self.fitted:
                 return
             self._sample.append(hidden.clone())
             self._sample_rows += hidden.shape[0]
@@ -191,18 +222,42 @@ class Projection:
         self.fit_basis(sample)  # concurrent callers may both fit; either basis is valid
 
     def _dense_cpu(self, x: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-        w, b = self._cpu_weights()
+        w, _ = self._cpu_weights()
         out = np.empty((len(offsets) - 1, w.shape[0]), dtype=np.float32)
         for d, e in _row_groups(offsets):
-            rows, base = x[offsets[d] : offsets[e]], offsets[d]
-            col = 0
-            for block in self._dense:
-                width = block.shape[1]
-                logits = _mm(rows, block)
-                for i in range(d, e):
-                    np.max(logits[offsets[i] - base : offsets[i + 1] - base], axis=0, out=out[i, col : col + width])
-                col += width
-        out += b
+            self._exact_group(x, offsets, d, e, out)
+        return out
+
+    def _exact_group(self, x: np.ndarray, offsets: np.ndarray, d: int, e: int, out: np.ndarray) -> None:
+        """Every entry of documents ``[d, e)``, exactly."""
+        rows, base = x[offsets[d] : offsets[e]], offsets[d]
+        col = 0
+        for block in self._dense:
+            width = block.shape[1]
+            logits = _mm(rows, block)
+            for i in range(d, e):
+                np.max(logits[offsets[i] - base : offsets[i + 1] - base], axis=0, out=out[i, col : col + width])
+            col += width
+        assert self._b is not None
+        out[d:e] += self._b
+
+    def _bf16_cpu(self, x: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        """The bf16-certified path (:mod:`splade_qdrant._bf16_bound`): bound, then the uncertified entries exactly."""
+        w, b = self._cpu_weights()
+        bound = self._bf16
+        assert bound is not None
+        out = np.empty((len(offsets) - 1, w.shape[0]), dtype=np.float32)
+        rows = torch.from_numpy(x)
+        for d, e in _row_groups(offsets):
+            base = offsets[d]
+            if not bound.max_bound(rows[base : offsets[e]], offsets[d : e + 1] - base, out[d:e]):
+                self._exact_group(x, offsets, d, e, out)
+                continue
+            for i in range(d, e):
+                cand = np.flatnonzero(out[i] > 0)
+                if len(cand):
+                    exact = _mm(x[offsets[i] : offsets[i + 1]], w[cand].T)
+                    out[i, cand] = exact.max(axis=0) + b[cand]
         return out
 
     def _pruned_cpu(self, x: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -257,10 +312,12 @@ class Projection:
             raise ValueError(f"lengths sum to {offsets[-1]}, hidden has {hidden.shape[0]} rows")
         x = hidden.numpy()
         finite = bool(torch.isfinite(hidden).all())
-        if self.prune and self._basis is None and finite:
+        if self.prune and not self.fitted and finite:
             self._collect(hidden)
-        if self._basis is None or not finite:
+        if not self.fitted or not finite:
             return torch.from_numpy(self._dense_cpu(x, offsets))
+        if self._bf16 is not None:
+            return torch.from_numpy(self._bf16_cpu(x, offsets))
         return torch.from_numpy(self._pruned_cpu(x, offsets))
 
 

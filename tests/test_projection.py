@@ -51,14 +51,18 @@ def split(total: int, seed: int) -> list[int]:
     return lengths
 
 
+BOUNDS = ["pca", "bf16"]
+
+
+@pytest.mark.parametrize("bound", BOUNDS)
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_pruned_path_equals_reference(seed: int) -> None:
+def test_pruned_path_equals_reference(seed: int, bound: str) -> None:
     weight, bias = model_like(5000, 96, seed)
-    proj = Projection(weight, bias)
+    proj = Projection(weight, bias, bound=bound)  # type: ignore[arg-type]
     hidden = hidden_states(600, 96, seed)
     lengths = split(600, seed)
     got = proj(hidden, lengths)
-    assert proj._basis is not None  # 600 rows >= 2 H: the certified path ran
+    assert proj.fitted  # 600 rows >= 2 H: the certified path ran
     want = reference(hidden, lengths, weight, bias)
     assert 0.005 < (want > 0).mean() < 0.2  # a realistic share of positive terms
     np.testing.assert_allclose(activated(got), want, atol=TOL, rtol=0)
@@ -68,13 +72,14 @@ def test_pruned_path_equals_reference(seed: int) -> None:
     np.testing.assert_allclose(activated(proj(other, lengths)), reference(other, lengths, weight, bias), atol=TOL, rtol=0)
 
 
-def test_small_calls_fit_the_basis_once_enough_rows_are_seen() -> None:
+@pytest.mark.parametrize("bound", BOUNDS)
+def test_small_calls_fit_the_basis_once_enough_rows_are_seen(bound: str) -> None:
     weight, bias = model_like(4000, 64, 5)
-    proj = Projection(weight, bias)
+    proj = Projection(weight, bias, bound=bound)  # type: ignore[arg-type]
     for q in range(12):  # query-sized calls: 19 tokens each
         hidden = hidden_states(19, 64, 100 + q)
         np.testing.assert_allclose(activated(proj(hidden, [19])), reference(hidden, [19], weight, bias), atol=TOL, rtol=0)
-    assert proj._basis is not None  # 12 x 19 = 228 >= 2 x 64 rows
+    assert proj.fitted  # 12 x 19 = 228 >= 2 x 64 rows
     hidden = hidden_states(19, 64, 999)
     np.testing.assert_allclose(activated(proj(hidden, [19])), reference(hidden, [19], weight, bias), atol=TOL, rtol=0)
 
@@ -85,16 +90,17 @@ def test_dense_path_for_small_hidden_sizes_and_returns_every_entry() -> None:
     hidden = hidden_states(400, 16, 3)
     lengths = split(400, 3)
     got = proj(hidden, lengths)
-    assert proj._basis is None  # H < 64: no pruning
+    assert not proj.fitted  # H < 64: no pruning
     raw = hidden.double() @ weight.double().T + bias.double()
     starts = np.cumsum([0, *lengths])
     want = torch.stack([raw[a:b].amax(dim=0) for a, b in zip(starts[:-1], starts[1:])])
     np.testing.assert_allclose(got.double().numpy(), want.numpy(), atol=TOL, rtol=0)  # negative entries too
 
 
-def test_non_finite_hidden_states_take_the_exact_path() -> None:
+@pytest.mark.parametrize("bound", BOUNDS)
+def test_non_finite_hidden_states_take_the_exact_path(bound: str) -> None:
     weight, bias = model_like(2000, 64, 4)
-    proj = Projection(weight, bias)
+    proj = Projection(weight, bias, bound=bound)  # type: ignore[arg-type]
     proj(hidden_states(300, 64, 4), [300])  # fits the basis
     hidden = hidden_states(10, 64, 5)
     hidden[3, 7] = float("inf")
@@ -103,6 +109,35 @@ def test_non_finite_hidden_states_take_the_exact_path() -> None:
     want = torch.stack([raw[:5].amax(dim=0), raw[5:].amax(dim=0)])
     assert torch.equal(torch.isinf(got[0]), torch.isinf(want[0]))
     np.testing.assert_allclose(got[1].double().numpy(), want[1].numpy(), atol=TOL, rtol=0)
+
+
+@pytest.mark.parametrize("bound", BOUNDS)
+def test_logits_crowded_around_zero_stay_exact(bound: str) -> None:
+    """The worst case for a certified bound: thousands of logits within 1e-3 of zero, some just
+    above it. Every positive one must come back exact and no negative one may turn positive."""
+    weight, bias = model_like(3000, 128, 8)
+    hidden = hidden_states(400, 128, 8)
+    raw = hidden.double() @ weight.double().T
+    # choose each bias so that the term's max logit over the first document lands in [-1e-3, 1e-3]
+    first = raw[:40].amax(dim=0)
+    jitter = torch.linspace(-1e-3, 1e-3, weight.shape[0], dtype=torch.float64)
+    bias = (-first + jitter).float()
+    proj = Projection(weight, bias, bound=bound)  # type: ignore[arg-type]
+    proj.fit_basis(hidden)
+    got = proj(hidden, [40, 360]).double().numpy()
+    want = (raw + bias.double()).numpy()
+    want = np.stack([want[:40].max(axis=0), want[40:].max(axis=0)])
+    positive = want > 0
+    assert positive[0].sum() > 1000  # half the first document's terms sit just above zero
+    np.testing.assert_allclose(got[positive], want[positive], atol=TOL, rtol=0)
+    assert (got[~positive] <= 0).all()
+
+
+def test_bound_choice_follows_the_hardware() -> None:
+    from splade_qdrant._bf16_bound import bf16_is_fast
+
+    weight, bias = model_like(100, 64, 0)
+    assert Projection(weight, bias).bound == ("bf16" if bf16_is_fast() else "pca")
 
 
 def test_other_dtypes_are_refused_with_the_reason() -> None:
