@@ -4,14 +4,16 @@ A ticker coroutine sleeps 1 ms in a loop and records how late it wakes up: the l
 lateness is the longest time the event loop could not run anything (target: ≤ 5 ms). Rows:
 
 * idle loop — the ticker alone (the machine's own scheduling noise);
-* AsyncSpladeQdrant, 64 concurrent ``search`` calls (batched in the worker thread);
-* AsyncSpladeQdrant, 64 ``search`` calls awaited one after another;
+* for each worker (``worker="process"``: encoders and store in a child process, the default;
+  ``worker="thread"``: in a thread of this process), 64 concurrent ``search`` calls (batched
+  in the worker) and 64 ``search`` calls awaited one after another;
 * the naive way — the synchronous ``SpladeQdrant.search`` called inside coroutines (the loop
-  waits on torch for every query).
+  waits on torch for every query; through the thread-mode object's ``sync``).
 
 splade-tiny, Cranfield (first ``--docs`` documents, truncated at 256 tokens; the first 64
-queries), embedded Qdrant Edge store. Best of ``--rounds`` for queries/s; the worst stall of
-all rounds.
+queries), embedded Qdrant Edge store. Each round opens the process-mode object, measures,
+closes it (one process owns an Edge directory), then does the same with the thread-mode one.
+Best of ``--rounds`` for queries/s; the worst stall of all rounds.
 
     python benchmarks/async_stall.py [--docs 400] [--rounds 3]
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -64,41 +67,46 @@ async def bench(store: Path, docs: int, rounds: int) -> list[dict[str, Any]]:
 
     def record(name: str, took: float, stall: float, stalls: list[float]) -> None:
         r = results.setdefault(name, {"qps": [], "stall": [], "p99": []})
-        r["qps"].append(N_QUERIES / took if took else 0.0)
+        if took:
+            r["qps"].append(N_QUERIES / took)
         r["stall"].append(stall)
         r["p99"].append(statistics.quantiles(stalls, n=100, method="inclusive")[98] if len(stalls) >= 2 else stall)
 
-    async with AsyncSpladeQdrant("cran", store=store, model=str(MODEL), doc_max_length=256, query_max_length=64,
-                                 long_docs="truncate") as sq:
+    def open_sq(worker: str) -> AsyncSpladeQdrant:
+        return AsyncSpladeQdrant("cran", store=store, model=str(MODEL), doc_max_length=256, long_docs="truncate",
+                                 worker=worker)  # type: ignore[arg-type]
+
+    async with open_sq("process") as sq:
         await sq.ingest([{"id": str(i), "text": t} for i, t in enumerate(texts)], optimize=True)
-        await sq.search(queries[0])  # load the query encoder
-        for _ in range(rounds):
-            async def idle() -> None:
-                await asyncio.sleep(0.5)
+    for _ in range(rounds):
+        async def idle() -> None:
+            await asyncio.sleep(0.5)
 
-            _, stall, stalls = await with_ticker(idle)
-            results.setdefault("idle loop (ticker alone)", {"qps": [], "stall": [], "p99": []})
-            results["idle loop (ticker alone)"]["stall"].append(stall)
-            results["idle loop (ticker alone)"]["p99"].append(statistics.quantiles(stalls, n=100, method="inclusive")[98])
+        _, stall, stalls = await with_ticker(idle)
+        record("idle loop (ticker alone)", 0.0, stall, stalls)
+        for worker in ("process", "thread"):
+            async with open_sq(worker) as sq:
+                await sq.search(queries[0])  # start the worker, load the query encoder
 
-            async def concurrent() -> None:
-                await asyncio.gather(*(sq.search(q, limit=10) for q in queries))
+                async def concurrent() -> None:
+                    await asyncio.gather(*(sq.search(q, limit=10) for q in queries))
 
-            record("AsyncSpladeQdrant: 64 concurrent search()", *await with_ticker(concurrent))
+                record(f"{worker} worker: 64 concurrent search()", *await with_ticker(concurrent))
 
-            async def sequential() -> None:
-                for q in queries:
-                    await sq.search(q, limit=10)
+                async def sequential() -> None:
+                    for q in queries:
+                        await sq.search(q, limit=10)
 
-            record("AsyncSpladeQdrant: 64 search() one after another", *await with_ticker(sequential))
+                record(f"{worker} worker: 64 search() one after another", *await with_ticker(sequential))
 
-            async def naive() -> None:
-                async def one(q: str) -> Any:
-                    return sq.sync.search(q, limit=10)  # blocks the loop: what we avoid
+                if worker == "thread":
+                    async def naive() -> None:
+                        async def one(q: str) -> Any:
+                            return sq.sync.search(q, limit=10)  # blocks the loop: what we avoid
 
-                await asyncio.gather(*(one(q) for q in queries))
+                        await asyncio.gather(*(one(q) for q in queries))
 
-            record("sync SpladeQdrant.search inside coroutines", *await with_ticker(naive))
+                    record("sync SpladeQdrant.search inside coroutines", *await with_ticker(naive))
     rows = []
     for name, r in results.items():
         rows.append({
@@ -115,13 +123,16 @@ def main() -> None:
     ap.add_argument("--docs", type=int, default=400, help="Cranfield documents to ingest")
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         rows = asyncio.run(bench(Path(tmp) / "store", args.docs, args.rounds))
+    load = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     print(table(["way", "queries/s", "longest stall ms", "p99 stall ms"],
                 [[r["way"], "-" if r["queries_per_s"] is None else r["queries_per_s"], r["longest_stall_ms"], r["p99_stall_ms"]] for r in rows]))
     print(f"Python switch interval: {sys.getswitchinterval() * 1000:.1f} ms (a worker thread holding the GIL can delay the loop this long)")
+    print(f"1-minute load average before / after: {load[0]} / {load[1]}")
     path = save("async_stall", {"docs": args.docs, "queries": N_QUERIES, "rounds": args.rounds,
-                                "switch_interval_ms": sys.getswitchinterval() * 1000, "rows": rows})
+                                "switch_interval_ms": sys.getswitchinterval() * 1000, "load_average_1min": load, "rows": rows})
     print(f"wrote {path}")
 
 
