@@ -25,7 +25,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -40,11 +40,37 @@ def _fused_qkv(q: Any, k: Any, v: Any) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.cat([q.weight, k.weight, v.weight]).detach(), torch.cat([q.bias, k.bias, v.bias]).detach()
 
 
-def _attention(x: torch.Tensor, qkv: tuple[torch.Tensor, torch.Tensor], heads: int, mask: torch.Tensor | None) -> torch.Tensor:
+def _linear(m: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+    return m.weight, m.bias
+
+
+def _norm(ln: Any) -> tuple[Any, torch.Tensor, torch.Tensor, float]:
+    return ln.normalized_shape, ln.weight, ln.bias, ln.eps
+
+
+class _Layer(NamedTuple):
+    """One transformer layer's parameters, read out of its modules once (attribute lookups
+    through ``nn.Module`` cost more than BERT-tiny's arithmetic on one query)."""
+
+    qkv: tuple[torch.Tensor, torch.Tensor]
+    out: tuple[torch.Tensor, torch.Tensor | None]
+    norm1: tuple[Any, torch.Tensor, torch.Tensor, float]
+    inner: tuple[torch.Tensor, torch.Tensor | None]
+    act: Callable[[torch.Tensor], torch.Tensor]
+    ffn_out: tuple[torch.Tensor, torch.Tensor | None]
+    norm2: tuple[Any, torch.Tensor, torch.Tensor, float]
+
+
+def _run_layers(x: torch.Tensor, attention_mask: torch.Tensor, layers: list[_Layer], heads: int) -> torch.Tensor:
+    """Post-norm transformer layers (BERT and DistilBERT share the shape)."""
+    mask = _key_mask(attention_mask)
     b, t, h = x.shape
-    q, k, v = F.linear(x, *qkv).view(b, t, 3, heads, h // heads).permute(2, 0, 3, 1, 4).unbind(0)
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-    return out.transpose(1, 2).reshape(b, t, h)
+    for la in layers:
+        q, k, v = F.linear(x, *la.qkv).view(b, t, 3, heads, h // heads).permute(2, 0, 3, 1, 4).unbind(0)
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask).transpose(1, 2).reshape(b, t, h)
+        x = F.layer_norm(F.linear(a, *la.out) + x, *la.norm1)
+        x = F.layer_norm(F.linear(la.act(F.linear(x, *la.inner)), *la.ffn_out) + x, *la.norm2)
+    return x
 
 
 def _key_mask(attention_mask: torch.Tensor) -> torch.Tensor | None:
@@ -54,51 +80,45 @@ def _key_mask(attention_mask: torch.Tensor) -> torch.Tensor | None:
     return attention_mask.bool()[:, None, None, :]
 
 
-def _layer_norm(x: torch.Tensor, ln: Any) -> torch.Tensor:
-    return F.layer_norm(x, ln.normalized_shape, ln.weight, ln.bias, ln.eps)
-
-
 def _bert(body: Any) -> Body | None:
     cfg = body.config
     if getattr(cfg, "position_embedding_type", "absolute") != "absolute" or getattr(cfg, "is_decoder", False):
         return None
-    emb, layers = body.embeddings, list(body.encoder.layer)
-    heads = int(cfg.num_attention_heads)
-    qkvs = [_fused_qkv(la.attention.self.query, la.attention.self.key, la.attention.self.value) for la in layers]
+    emb, heads = body.embeddings, int(cfg.num_attention_heads)
+    layers = [
+        _Layer(
+            _fused_qkv(la.attention.self.query, la.attention.self.key, la.attention.self.value),
+            _linear(la.attention.output.dense), _norm(la.attention.output.LayerNorm),
+            _linear(la.intermediate.dense), la.intermediate.intermediate_act_fn,
+            _linear(la.output.dense), _norm(la.output.LayerNorm),
+        )
+        for la in body.encoder.layer
+    ]
+    words, positions = emb.word_embeddings.weight, emb.position_embeddings.weight
+    token_type, norm = emb.token_type_embeddings.weight[0], _norm(emb.LayerNorm)
 
     def forward(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        t = input_ids.shape[1]
-        x = emb.word_embeddings(input_ids) + emb.position_embeddings.weight[:t] + emb.token_type_embeddings.weight[0]
-        x = _layer_norm(x, emb.LayerNorm)
-        mask = _key_mask(attention_mask)
-        for layer, qkv in zip(layers, qkvs):
-            att = layer.attention
-            a = _attention(x, qkv, heads, mask)
-            x = _layer_norm(F.linear(a, att.output.dense.weight, att.output.dense.bias) + x, att.output.LayerNorm)
-            inner = layer.intermediate.intermediate_act_fn(F.linear(x, layer.intermediate.dense.weight, layer.intermediate.dense.bias))
-            x = _layer_norm(F.linear(inner, layer.output.dense.weight, layer.output.dense.bias) + x, layer.output.LayerNorm)
-        return x
+        x = F.layer_norm(F.embedding(input_ids, words) + positions[: input_ids.shape[1]] + token_type, *norm)
+        return _run_layers(x, attention_mask, layers, heads)
 
     return forward
 
 
 def _distilbert(body: Any) -> Body | None:
-    emb, layers = body.embeddings, list(body.transformer.layer)
-    heads = int(body.config.n_heads)
-    qkvs = [_fused_qkv(la.attention.q_lin, la.attention.k_lin, la.attention.v_lin) for la in layers]
+    emb, heads = body.embeddings, int(body.config.n_heads)
+    layers = [
+        _Layer(
+            _fused_qkv(la.attention.q_lin, la.attention.k_lin, la.attention.v_lin),
+            _linear(la.attention.out_lin), _norm(la.sa_layer_norm),
+            _linear(la.ffn.lin1), la.ffn.activation, _linear(la.ffn.lin2), _norm(la.output_layer_norm),
+        )
+        for la in body.transformer.layer
+    ]
+    words, positions, norm = emb.word_embeddings.weight, emb.position_embeddings.weight, _norm(emb.LayerNorm)
 
     def forward(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        t = input_ids.shape[1]
-        x = _layer_norm(emb.word_embeddings(input_ids) + emb.position_embeddings.weight[:t], emb.LayerNorm)
-        mask = _key_mask(attention_mask)
-        for layer, qkv in zip(layers, qkvs):
-            att = layer.attention
-            a = _attention(x, qkv, heads, mask)
-            x = _layer_norm(F.linear(a, att.out_lin.weight, att.out_lin.bias) + x, layer.sa_layer_norm)
-            ffn = layer.ffn
-            inner = ffn.activation(F.linear(x, ffn.lin1.weight, ffn.lin1.bias))
-            x = _layer_norm(F.linear(inner, ffn.lin2.weight, ffn.lin2.bias) + x, layer.output_layer_norm)
-        return x
+        x = F.layer_norm(F.embedding(input_ids, words) + positions[: input_ids.shape[1]], *norm)
+        return _run_layers(x, attention_mask, layers, heads)
 
     return forward
 
