@@ -1,7 +1,7 @@
 """Peak memory of ``splade-qdrant ingest`` as the corpus grows, with the store's share separated.
 
 For each size N, a synthetic corpus of N short documents (words drawn from Cranfield's
-vocabulary, 8-40 words, fixed seed) is ingested by the CLI into a fresh Qdrant Edge store
+vocabulary, ``--words`` 8-40 by default, fixed seed) is ingested by the CLI into a fresh Qdrant Edge store
 (splade-tiny, ``--long-docs truncate``) in its own process; its peak RSS is read from the
 kernel (``wait4``'s ``ru_maxrss``). Then the finished store is opened *alone* in another
 process that reads the collection's info and scrolls every point id — its peak RSS is the
@@ -11,7 +11,7 @@ the library's imports). The pipeline's share is ``ingest peak - store alone``.
 Goal (issue 14 item 5): the pipeline's share is flat (<= 10% growth from the smallest to the
 largest N).
 
-    python benchmarks/memory.py [--sizes 2000 10000 50000]
+    python benchmarks/memory.py [--sizes 2000 10000 50000] [--words 8 40]
 """
 
 from __future__ import annotations
@@ -40,12 +40,12 @@ print(base, n)
 """
 
 
-def _corpus(path: str, n: int) -> None:
+def _corpus(path: str, n: int, lo: int = 8, hi: int = 40) -> None:
     words = sorted({w for t in doc_texts("cranfield") for w in t.lower().split() if w.isalpha()})
     rng = np.random.default_rng(0)
     with open(path, "w", encoding="utf-8") as fh:
         for i in range(n):
-            text = " ".join(rng.choice(words, size=int(rng.integers(8, 41))))
+            text = " ".join(rng.choice(words, size=int(rng.integers(lo, hi + 1))))
             fh.write(json.dumps({"_id": f"d{i}", "text": text}) + "\n")
 
 
@@ -66,13 +66,15 @@ def _run(cmd: list[str]) -> tuple[float, str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=int, nargs="+", default=[2000, 10000, 50000])
+    ap.add_argument("--words", type=int, nargs=2, default=[8, 40], metavar=("MIN", "MAX"),
+                    help="words per synthetic document (short documents make 1M feasible on a small machine)")
     args = ap.parse_args()
     py = sys.executable
     rows, results = [], []
     for n in args.sizes:
         tmp = tempfile.mkdtemp(prefix="sq-mem-")
         try:
-            _corpus(f"{tmp}/corpus.jsonl", n)
+            _corpus(f"{tmp}/corpus.jsonl", n, *args.words)
             ingest_mb, _, wall = _run([py, "-m", "splade_qdrant", "ingest", f"{tmp}/corpus.jsonl", "-c", "m", "--store", f"{tmp}/store",
                                        "--model", str(MODEL), "--long-docs", "truncate", "--no-progress"])
             store_mb, out, _ = _run([py, "-c", _STORE_ALONE, f"{tmp}/store", "m"])
@@ -89,7 +91,7 @@ def main() -> None:
     growth = results[-1]["pipeline_share_mb"] / results[0]["pipeline_share_mb"] - 1
     print(table(["documents", "ingest peak RSS MB", "store alone MB", "store's share MB", "pipeline share MB", "docs/s"], rows))
     print(f"pipeline share growth {results[0]['documents']} -> {results[-1]['documents']}: {100 * growth:+.1f}%")
-    print("saved", save("memory", {"results": results, "pipeline_growth": growth}))
+    print("saved", save("memory", {"words": args.words, "results": results, "pipeline_growth": growth}))
 
 
 if __name__ == "__main__":
