@@ -40,8 +40,8 @@ from ._aio_child import Stopped, decode_error, run_ingest
 from .collection import SpladeQdrant
 from .documents import BadInput, Document, DocumentLike, iter_documents
 from .errors import ConfigError, InputError, WorkerDiedError
+from .hits import SearchHit
 from .ingest import IngestReport
-from .search import SearchHit
 
 __all__ = ["ProcessWorker", "Stopped", "ThreadWorker", "WorkerKind", "choose_worker"]
 

@@ -54,20 +54,28 @@ import os
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._aio_worker import ProcessWorker, Stopped, ThreadWorker, WorkerKind, choose_worker
 from .collection import SpladeQdrant
-from .config import DEFAULT_BATCH_SIZE, DEFAULT_DOC_MAX_LENGTH
+from .config import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_DOC_MAX_LENGTH,
+    DEFAULT_LIMIT,
+    DEFAULT_LONG_DOCS,
+    LongDocs,
+)
 from .dense import DenseEncoderLike
 from .documents import DocumentLike
-from .encoder import DEFAULT_LONG_DOCS, LongDocs
 from .errors import ConfigError, StoreUnavailableError
 from .fusion import DEFAULT_RRF_K
+from .hits import SearchHit
 from .ingest import DEFAULT_CHUNK_SIZE, DEFAULT_UPSERT_BATCH, IngestReport
-from .search import DEFAULT_LIMIT, FusionMethod, Mode, SearchHit
 from .store import Store
 from .store.base import Filter
+
+if TYPE_CHECKING:  # torch loads in the worker, not here (with the process worker, never in this process)
+    from .search import FusionMethod, Mode
 
 __all__ = ["AsyncSpladeQdrant"]
 

@@ -298,7 +298,7 @@ def _exited(pid: int) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
-def test_worker_process_exits_when_its_parent_dies(tmp_path: Path, random_model_dir: Path) -> None:
+def test_worker_process_exits_when_its_parent_dies_and_the_parent_needs_no_torch(tmp_path: Path, random_model_dir: Path) -> None:
     script = tmp_path / "app.py"
     script.write_text(
         "import asyncio, os, sys\n"
@@ -306,12 +306,14 @@ def test_worker_process_exits_when_its_parent_dies(tmp_path: Path, random_model_
         "async def main():\n"
         f"    sq = AsyncSpladeQdrant('c', store={str(tmp_path / 's')!r}, model={str(random_model_dir)!r}, doc_max_length=32)\n"
         "    await sq.ingest([{'id': 'a', 'text': 'wing lift'}])\n"
-        "    print(sq.worker_pid, flush=True)\n"
+        "    print(sq.worker_pid, 'torch' in sys.modules, flush=True)\n"
         "    os._exit(0)  # dies without close()\n"
         "asyncio.run(main())\n"
     )
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=True)
-    pid = int(out.stdout.strip())
+    pid_text, torch_here = out.stdout.split()
+    pid = int(pid_text)
+    assert torch_here == "False"  # the application's process never imports torch: the worker encodes
     deadline = time.monotonic() + 60
     while not _exited(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
