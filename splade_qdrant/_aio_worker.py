@@ -39,7 +39,7 @@ from typing import Any, Literal
 from ._aio_child import Stopped, decode_error, run_ingest
 from .collection import SpladeQdrant
 from .documents import BadInput, Document, DocumentLike, iter_documents
-from .errors import ConfigError, InputError, WorkerDiedError
+from .errors import ConfigError, InputError, StoreUnavailableError, WorkerDiedError
 from .hits import SearchHit
 from .ingest import IngestReport
 
@@ -117,10 +117,16 @@ class ProcessWorker:
             return self.conn
         ours, theirs = socket.socketpair()
         with ours, theirs:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "splade_qdrant._aio_child", str(theirs.fileno())],
-                pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, cwd=self.cwd, env=_child_env(),
-            )
+            try:
+                self.proc = subprocess.Popen(
+                    [sys.executable, "-m", "splade_qdrant._aio_child", str(theirs.fileno())],
+                    pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, cwd=self.cwd, env=_child_env(),
+                )
+            except OSError as exc:
+                raise StoreUnavailableError(
+                    f"cannot start the worker process of AsyncSpladeQdrant({self.collection!r}) with {sys.executable}: {exc}; "
+                    "use worker='thread'"
+                ) from exc
             self.conn = Connection(ours.detach())
         self._call("start", ("init", self.collection, self.arguments))
         return self.conn
@@ -331,7 +337,8 @@ def _child_env() -> dict[str, str]:
     """This environment, with this copy of splade_qdrant importable first unless it is installed."""
     env = dict(os.environ)
     root = str(Path(__file__).resolve().parents[1])
-    installed = {str(Path(p).resolve()) for p in [*site.getsitepackages(), site.getusersitepackages()]}
+    dirs = [*getattr(site, "getsitepackages", list)(), getattr(site, "USER_SITE", None) or ""]
+    installed = {str(Path(p).resolve()) for p in dirs if p}
     if root not in installed:
         env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
     return env
