@@ -249,13 +249,14 @@ def ingest(
     progress = Progress(f"ingest {collection}", total=_total(documents, mode), mode=mode)  # type: ignore[arg-type]
     run = _Run(target, pair, dense, report, progress, store_text=store_text, insert_only=insert_only,
                skip_unchanged=skip_unchanged, upsert_batch=upsert_batch)
-    seen: set[str] = set()
+    seen: set[str] = set()  # every input id: only --delete-missing needs it (it grows with the input)
     done = 0  # documents of completed batches, for the message of a stop on a bad line
     stop: InputError | None = None
     try:
         for docs in read(documents, chunk_size, skip_bad=skip_bad, bad=report.bad):
             kept, given = checked_dense(docs, dense, skip_bad=skip_bad, bad=report.bad)
-            seen.update(d.id for d in kept)
+            if delete_missing:
+                seen.update(d.id for d in kept)
             report.documents += len(kept)
             report.empty_texts += sum(1 for d in kept if not d.text)
             batch = prepare(kept, given, store_text=store_text)
