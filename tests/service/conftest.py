@@ -3,23 +3,28 @@ it, and a real uvicorn server on loopback."""
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-pytest.importorskip("fastapi", reason="the service tests need the [serve] extra (fastapi, uvicorn)")
-pytest.importorskip("uvicorn", reason="the service tests need the [serve] extra (fastapi, uvicorn)")
-
-from fastapi.testclient import TestClient
+# Only checked here: FastAPI is imported by the fixtures and tests that build an app, so the fast
+# tier (where every test of this directory but test_units.py is deselected) does not load it.
+for _name in ("fastapi", "uvicorn"):
+    if importlib.util.find_spec(_name) is None:
+        pytest.skip("the service tests need the [serve] extra (fastapi, uvicorn)", allow_module_level=True)
 
 from splade_qdrant.collection import SpladeQdrant
-from splade_qdrant.service import ServiceSettings, create_app
+from splade_qdrant.service import ServiceSettings
 
 from ..helpers import DOC_MAX_LENGTH, QUERY_MAX_LENGTH
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
 
 COLLECTION = "cran"
 #: Cranfield documents in the shared read-only store (enough to rank, quick to encode).
@@ -43,6 +48,10 @@ def cran_store(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, c
 @pytest.fixture(scope="module")
 def client(cran_store: Path) -> Iterator[TestClient]:
     """The app over the Cranfield store, lifespan run (one per module: the store has one owner)."""
+    from fastapi.testclient import TestClient
+
+    from splade_qdrant.service import create_app
+
     with TestClient(create_app(make_settings(cran_store))) as c:
         yield c
 

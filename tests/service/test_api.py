@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
 
 from splade_qdrant.documents import iter_documents
 from splade_qdrant.errors import InputError
 from splade_qdrant.ingest import point_id
-from splade_qdrant.service import create_app
 
 from .conftest import COLLECTION, N_DOCS, make_settings
+
+if TYPE_CHECKING:  # FastAPI is imported by the tests, not at collection (the fast tier deselects them all)
+    from fastapi.testclient import TestClient
 
 pytestmark = pytest.mark.slow  # the real model and a real store, several app lifespans
 
@@ -139,6 +140,10 @@ def test_library_refusals_are_422_with_the_librarys_message(client: TestClient) 
 
 
 def test_body_cap_is_413(cran_store: Path, client: TestClient) -> None:
+    from fastapi.testclient import TestClient
+
+    from splade_qdrant.service import create_app
+
     app = create_app(make_settings(cran_store, max_body_bytes=2048), collection=client.app.state.service.sq)  # type: ignore[attr-defined]
     with TestClient(app) as small:
         assert small.post("/search", json={"text": "x" * 5000}).status_code == 413
@@ -148,6 +153,10 @@ def test_body_cap_is_413(cran_store: Path, client: TestClient) -> None:
 
 
 def test_client_auth_and_cors(cran_store: Path, client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fastapi.testclient import TestClient
+
+    from splade_qdrant.service import create_app
+
     sq = client.app.state.service.sq  # type: ignore[attr-defined]
     assert "access-control-allow-origin" not in client.get("/health", headers={"Origin": "http://elsewhere"}).headers
     monkeypatch.setenv("SPLADE_QDRANT_AUTH_KEY", "s3cret")
@@ -177,6 +186,10 @@ def test_page_and_openapi_are_served(client: TestClient) -> None:
 
 
 def test_documents_ingest_update_delete(tmp_path: Path, tiny_model_dir: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from splade_qdrant.service import create_app
+
     settings = make_settings(tmp_path / "store", collection="fresh", model=str(tiny_model_dir))
     docs = [{"_id": "a", "title": "Wing flutter", "text": "flutter of a swept wing at high speed", "lang": "en"},
             {"id": 7, "text": "heat transfer in the laminar boundary layer"}]

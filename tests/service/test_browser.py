@@ -13,8 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from splade_qdrant.service import create_app
-
 from .conftest import LiveServer, make_settings
 
 pytestmark = pytest.mark.slow
@@ -49,6 +47,8 @@ def test_page_shows_highlighted_results(browser, cran_store: Path, tmp_path: Pat
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
+
+    from splade_qdrant.service import create_app
 
     with LiveServer(create_app(make_settings(cran_store))) as server:
         api = httpx.post(f"{server.url}/search", json={"text": QUERY, "limit": 10, "explain": True, "highlight": True}, timeout=60).json()

@@ -8,8 +8,6 @@ from typing import Any
 
 import pytest
 
-from splade_qdrant.service import create_app
-
 from .conftest import LiveServer, make_settings
 
 pytestmark = pytest.mark.slow
@@ -21,6 +19,8 @@ QUERIES = ["slipstream effects on wings", "heat transfer", "shock wave boundary 
 
 def test_ingest_while_eight_clients_search(tmp_path: Path, tiny_model_dir: Path, cranfield_corpus: list[dict[str, Any]]) -> None:
     import httpx
+
+    from splade_qdrant.service import create_app
 
     docs = cranfield_corpus[: PER_BATCH * (BATCHES + 1)]
     settings = make_settings(tmp_path / "store", collection="live", model=str(tiny_model_dir))
