@@ -14,6 +14,7 @@ per session.
 
 from __future__ import annotations
 
+import ast
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -184,3 +185,33 @@ def pytest_report_header(config: pytest.Config) -> str:
     where = SHARED_DIR.resolve()
     return f"shared data: {where} ({'present' if where.is_dir() else 'MISSING: model/dataset tests will skip'})"
 
+
+# --------------------------------------------------------------------------- collection
+
+
+def _module_is_all_slow(path: Path) -> bool:
+    """Whether a test module sets ``pytestmark = pytest.mark.slow`` (alone or in a list), read from its source."""
+    try:
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+    except (OSError, SyntaxError, ValueError):
+        return False  # pytest imports it and reports the error
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "pytestmark" for t in node.targets):
+            marks = node.value.elts if isinstance(node.value, (ast.List, ast.Tuple)) else [node.value]
+            return any(ast.unparse(m) == "pytest.mark.slow" for m in marks)
+    return False
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """The fast tier (``-m "not slow"``) does not import the modules whose every test is slow.
+
+    ``-m`` deselects only after a module is imported, and those modules import FastAPI,
+    schemathesis (which builds the app at import), the three RAG frameworks or the dense model
+    package at module level: seconds of collection for tests that are deselected anyway. Any other
+    ``-m`` expression, or none, collects every module as before.
+    """
+    if collection_path.suffix != ".py" or not collection_path.name.startswith("test_"):
+        return None
+    if " ".join(str(config.getoption("markexpr") or "").split()) != "not slow":
+        return None
+    return True if _module_is_all_slow(collection_path) else None
