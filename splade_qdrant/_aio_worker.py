@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ._aio_child import Stopped, decode_error, run_ingest
+from ._cpus import CPUS_ENV, usable_cpus
 from .collection import SpladeQdrant
 from .documents import BadInput, Document, DocumentLike, iter_documents
 from .errors import ConfigError, InputError, StoreUnavailableError, WorkerDiedError
@@ -334,8 +335,13 @@ def _ready(conn: Connection) -> bool:
 
 
 def _child_env() -> dict[str, str]:
-    """This environment, with this copy of splade_qdrant importable first unless it is installed."""
+    """This environment, with this copy of splade_qdrant importable first unless it is installed,
+    and the worker's encoders capped at one CPU fewer than this process may use (unless
+    :data:`~splade_qdrant._threads.CPUS_ENV` is set already): a batch that kept every core busy
+    would leave the event loop waiting for one whenever its timers fire."""
     env = dict(os.environ)
+    if not env.get(CPUS_ENV):
+        env[CPUS_ENV] = str(max(1, usable_cpus() - 1))
     root = str(Path(__file__).resolve().parents[1])
     dirs = [*getattr(site, "getsitepackages", list)(), getattr(site, "USER_SITE", None) or ""]
     installed = {str(Path(p).resolve()) for p in dirs if p}

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import math
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -41,45 +40,11 @@ from typing import Any, TypeVar
 
 import torch
 
-__all__ = ["CpuWorkers", "cpu_quota", "single_threaded", "usable_cpus"]
+from ._cpus import CPUS_ENV, cpu_quota, usable_cpus
+
+__all__ = ["CPUS_ENV", "CpuWorkers", "cpu_quota", "single_threaded", "usable_cpus"]
 
 T = TypeVar("T")
-
-
-def cpu_quota(root: Path = Path("/sys/fs/cgroup")) -> float | None:
-    """CPUs' worth of time the process's cgroup may use (cgroup v2 ``cpu.max`` or v1
-    ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us``), or None when unlimited or unknown.
-
-    Example:
-        >>> import tempfile
-        >>> d = Path(tempfile.mkdtemp()); _ = (d / "cpu.max").write_text("150000 100000\\n")
-        >>> cpu_quota(d)
-        1.5
-    """
-    try:
-        quota, period = (root / "cpu.max").read_text().split()[:2]
-        return None if quota == "max" else int(quota) / int(period)
-    except (OSError, ValueError):
-        pass
-    try:
-        q = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
-        p = int((root / "cpu" / "cpu.cfs_period_us").read_text())
-        return None if q <= 0 or p <= 0 else q / p
-    except (OSError, ValueError):
-        return None
-
-
-def usable_cpus() -> int:
-    """CPUs this process may run on: its affinity mask (``taskset``), capped by its cgroup
-    CPU quota (containers), at least 1."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # pragma: no cover — platforms without affinity masks
-        n = os.cpu_count() or 1
-    quota = cpu_quota()
-    if quota is not None:
-        n = min(n, math.ceil(quota))
-    return max(1, n)
 
 
 class _Runtime:

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from splade_qdrant import _threads
+from splade_qdrant import _cpus
+from splade_qdrant.errors import ConfigError
 from splade_qdrant._threads import CpuWorkers, cpu_quota, single_threaded, usable_cpus
 from splade_qdrant.encoder import MaskedLM, SpladeEncoder
 from splade_qdrant.ingest import ingest
@@ -46,16 +47,30 @@ def test_cpu_quota_reads_cgroup_v2_and_v1(tmp_path: Path, files: dict[str, str],
 
 
 def test_usable_cpus_is_the_affinity_capped_by_the_quota(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_threads.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
-    monkeypatch.setattr(_threads, "cpu_quota", lambda: None)
+    monkeypatch.delenv(_cpus.CPUS_ENV, raising=False)
+    monkeypatch.setattr(_cpus.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    monkeypatch.setattr(_cpus, "cpu_quota", lambda: None)
     assert usable_cpus() == 4
-    monkeypatch.setattr(_threads, "cpu_quota", lambda: 1.5)
+    monkeypatch.setattr(_cpus, "cpu_quota", lambda: 1.5)
     assert usable_cpus() == 2
-    monkeypatch.setattr(_threads, "cpu_quota", lambda: 0.2)
+    monkeypatch.setattr(_cpus, "cpu_quota", lambda: 0.2)
     assert usable_cpus() == 1
-    monkeypatch.setattr(_threads.os, "sched_getaffinity", lambda pid: {3})
-    monkeypatch.setattr(_threads, "cpu_quota", lambda: None)
+    monkeypatch.setattr(_cpus.os, "sched_getaffinity", lambda pid: {3})
+    monkeypatch.setattr(_cpus, "cpu_quota", lambda: None)
     assert usable_cpus() == 1
+
+
+def test_the_environment_caps_the_cpus_and_a_bad_value_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_cpus.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    monkeypatch.setattr(_cpus, "cpu_quota", lambda: None)
+    monkeypatch.setenv(_cpus.CPUS_ENV, "3")
+    assert usable_cpus() == 3
+    monkeypatch.setenv(_cpus.CPUS_ENV, "16")  # a cap, never more than the process may use
+    assert usable_cpus() == 4
+    for bad in ("0", "two", "-1"):
+        monkeypatch.setenv(_cpus.CPUS_ENV, bad)
+        with pytest.raises(ConfigError, match="SPLADE_QDRANT_CPUS must be a positive integer"):
+            usable_cpus()
 
 
 def test_single_threaded_changes_the_calling_thread_only_and_restores_it() -> None:

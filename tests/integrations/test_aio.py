@@ -320,3 +320,13 @@ def test_worker_process_exits_when_its_parent_dies_and_the_parent_needs_no_torch
     assert _exited(pid)
     with SpladeQdrant("c", store=tmp_path / "s") as sync:  # it closed the store on its way out
         assert sync.info()["points"] == 1
+
+
+def test_the_worker_process_leaves_one_cpu_to_the_application(monkeypatch: pytest.MonkeyPatch) -> None:
+    from splade_qdrant._aio_worker import _child_env
+    from splade_qdrant._cpus import CPUS_ENV, usable_cpus
+
+    monkeypatch.delenv(CPUS_ENV, raising=False)
+    assert _child_env()[CPUS_ENV] == str(max(1, usable_cpus() - 1))
+    monkeypatch.setenv(CPUS_ENV, "1")  # the user's own cap is kept
+    assert _child_env()[CPUS_ENV] == "1"
