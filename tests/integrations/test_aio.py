@@ -188,8 +188,9 @@ def test_errors_and_bad_input_records_are_the_same_in_both_workers(tmp_path: Pat
     assert [b.line for b in thread["from_file"][1]] == [4]
 
 
+@pytest.mark.slow  # ~6 s: the worker process imports torch; the other process-worker tests are slow too
 def test_process_worker_smoke(tmp_path: Path, random_model_dir: Path) -> None:
-    """The one fast process test: start, ingest, search, an error, close; the process exits."""
+    """Process worker: start, ingest, search, an error, close; the process exits."""
 
     async def run() -> tuple[int, Any, str]:
         sq = AsyncSpladeQdrant("c", store=tmp_path / "s", model=str(random_model_dir), doc_max_length=32)
