@@ -243,25 +243,31 @@ class Projection:
 
     def _bf16_cpu(self, x: np.ndarray, offsets: np.ndarray) -> np.ndarray:
         """The bf16-certified path (:mod:`splade_qdrant._bf16_bound`): bound, then the uncertified entries exactly."""
-        w, b = self._cpu_weights()
+        w, _ = self._cpu_weights()
         bound = self._bf16
         assert bound is not None
         out = np.empty((len(offsets) - 1, w.shape[0]), dtype=np.float32)
         rows = torch.from_numpy(x)
         for d, e in _row_groups(offsets):
             base = offsets[d]
-            if not bound.max_bound(rows[base : offsets[e]], offsets[d : e + 1] - base, out[d:e]):
+            if bound.max_bound(rows[base : offsets[e]], offsets[d : e + 1] - base, out[d:e]):
+                self._exact_candidates(x, offsets, d, e, out, above=np.float32(0))  # the slack is in the bound
+            else:
                 self._exact_group(x, offsets, d, e, out)
-                continue
-            for i in range(d, e):
-                cand = np.flatnonzero(out[i] > 0)
-                if len(cand):
-                    exact = _mm(x[offsets[i] : offsets[i + 1]], w[cand].T)
-                    out[i, cand] = exact.max(axis=0) + b[cand]
         return out
 
-    def _pruned_cpu(self, x: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    def _exact_candidates(self, x: np.ndarray, offsets: np.ndarray, d: int, e: int, out: np.ndarray, *, above: np.float32) -> None:
+        """Replace each of documents ``[d, e)``'s bounds over ``above`` (the uncertified
+        entries) by the exact max logit."""
         w, b = self._cpu_weights()
+        for i in range(d, e):
+            cand = np.flatnonzero(out[i] > above)
+            if len(cand):
+                exact = _mm(x[offsets[i] : offsets[i + 1]], w[cand].T)
+                out[i, cand] = exact.max(axis=0) + b[cand]
+
+    def _pruned_cpu(self, x: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        w, _ = self._cpu_weights()
         basis = self._basis
         assert basis is not None
         xb, margin_f = self._bound_rows(x)
@@ -279,11 +285,7 @@ class Projection:
                 for i in range(d, e):
                     np.max(bound[offsets[i] - base : offsets[i + 1] - base], axis=0, out=out[i, col:stop])
             out[d:e] += basis.shifted_bias
-            for i in range(d, e):  # the uncertified entries of each document, exactly
-                cand = np.flatnonzero(out[i] > -margin)
-                if len(cand):
-                    exact = _mm(x[offsets[i] : offsets[i + 1]], w[cand].T)
-                    out[i, cand] = exact.max(axis=0) + b[cand]
+            self._exact_candidates(x, offsets, d, e, out, above=-margin)
         return out
 
     def __call__(self, hidden: torch.Tensor, lengths: Sequence[int]) -> torch.Tensor:
