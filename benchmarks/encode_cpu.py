@@ -1,7 +1,7 @@
 """CPU document encoding: splade_qdrant vs sentence-transformers vs ONNX Runtime vs the naive formula.
 
-The project runs twice: with the bound this CPU gets by default (bf16 where the CPU has bf16
-matrix units) and with the float32 low-rank ("pca") bound other CPUs get.
+The project runs twice: with the bound this CPU gets by default (int8 where the CPU has int8
+dot-product units: AVX-512 VNNI, AMX) and with the float32 low-rank ("pca") bound other CPUs get.
 
 Same process, same texts (Cranfield and Vaswani documents, truncation 256, batch 32),
 splade-tiny; all sides run interleaved and the best round of each counts. ONNX Runtime runs
@@ -94,7 +94,7 @@ def main() -> None:
     tok = AutoTokenizer.from_pretrained(str(MODEL))
     hf = AutoModelForMaskedLM.from_pretrained(str(MODEL)).eval()
     ours = SpladeEncoder.from_pretrained(str(MODEL), max_length=256, batch_size=32, long_docs="truncate")
-    # the same encoder with the float32 low-rank bound: what CPUs without bf16 matrix units run
+    # the same encoder with the float32 low-rank bound: what CPUs without int8 dot-product units run
     ours_pca = SpladeEncoder.from_pretrained(str(MODEL), max_length=256, batch_size=32, long_docs="truncate")
     head = ours_pca.mlm._parts[2]  # type: ignore[index]
     ours_pca.mlm._projection = Projection(head.weight, head.bias, bound="pca")

@@ -9,9 +9,9 @@ Only the positive entries matter (callers apply ``log1p(relu(.))``), and ~99% of
 negative. On CPU, :class:`Projection` therefore *certifies* most entries non-positive
 cheaply and computes the rest exactly. Two bounds do the certifying:
 
-* on CPUs with bfloat16 matrix units (AVX-512 BF16, AMX), a **bf16 GEMM over the centred
-  hidden states with a proven relative error term** (:mod:`splade_qdrant._bf16_bound`): it
-  runs 3–4× faster than float32 and leaves ~1.1% of the entries to recompute (splade-tiny on
+* on CPUs with int8 dot-product units (AVX-512 VNNI, AMX), an **int8 GEMM over the centred
+  hidden states with measured error terms** (:mod:`splade_qdrant._int8_bound`): it reads a
+  quarter of the float32 weight and leaves ~1.1% of the entries to recompute (splade-tiny on
   Cranfield, of which 0.7% are positive);
 * elsewhere, the float32 **low-rank (PCA) bound** below, ~4% left to recompute.
 
@@ -28,7 +28,7 @@ The low-rank bound:
    non-positive and keeps its bound (<= 0).
 3. Every other pair (~4% of them) is recomputed exactly in float32 from ``hidden``,
    ``weight`` and ``bias`` — the returned positive values never come from the bound (the
-   same holds for the bf16 bound).
+   same holds for the int8 bound).
 
 Products run in torch's BLAS on NumPy views (one thread per caller, see
 :mod:`splade_qdrant._threads`), on row groups of <= 256 tokens and vocabulary blocks that stay in cache.
@@ -53,7 +53,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 import torch
 
-from ._bf16_bound import Bf16Bound, bf16_is_fast
+from ._int8_bound import Int8Bound, int8_is_fast
 
 __all__ = ["Projection", "max_pooled_logits"]
 
@@ -112,8 +112,9 @@ class Projection:
         weight: ``[V, H]`` decoder weight; bias: ``[V]`` (or None).
         prune: certify non-positive entries with a bound (CPU float32, H >= 64).
         basis_dims: the PCA bound's principal axes kept exactly (default ``5/8`` of H).
-        bound: ``"bf16"``, ``"pca"`` or ``"auto"`` (bf16 where the CPU multiplies bf16 in
-            hardware, see :func:`~splade_qdrant._bf16_bound.bf16_is_fast`).
+        bound: ``"int8"``, ``"pca"`` or ``"auto"`` (int8 where the CPU has int8 dot-product
+            units, see :func:`~splade_qdrant._int8_bound.int8_is_fast`). Where torch has no
+            oneDNN int8 GEMM, ``"int8"`` falls back to ``"pca"``.
 
     The basis is fitted once ``2 H`` token rows have been seen on CPU (over one or several
     calls; until then the exact product runs), or explicitly with :meth:`fit_basis`. Results
@@ -133,7 +134,7 @@ class Projection:
         *,
         prune: bool = True,
         basis_dims: int | None = None,
-        bound: Literal["auto", "bf16", "pca"] = "auto",
+        bound: Literal["auto", "int8", "pca"] = "auto",
     ) -> None:
         self.weight = weight.detach()
         self.bias = torch.zeros(weight.shape[0], dtype=weight.dtype, device=weight.device) if bias is None else bias.detach()
@@ -144,8 +145,8 @@ class Projection:
         self._b: np.ndarray | None = None
         self._dense: list[np.ndarray] = []  # [H, block] column blocks of weight.T
         self._basis: _Basis | None = None
-        self._bf16: Bf16Bound | None = None
-        self.bound = ("bf16" if bf16_is_fast() else "pca") if bound == "auto" else bound
+        self._int8: Int8Bound | None = None
+        self.bound = ("int8" if int8_is_fast() else "pca") if bound == "auto" else bound
         self._lock = threading.Lock()  # the lazy caches are built once, even under concurrent callers
         self._sample: list[torch.Tensor] = []  # hidden rows kept until there are enough to fit the basis
         self._sample_rows = 0
@@ -164,15 +165,17 @@ class Projection:
     @property
     def fitted(self) -> bool:
         """Whether the bound is ready (the certified path runs)."""
-        return self._basis is not None or self._bf16 is not None
+        return self._basis is not None or self._int8 is not None
 
     def fit_basis(self, sample: torch.Tensor) -> None:
-        """Fit the bound on ``[n, H]`` transformed hidden states: the bf16 bound's mean, or the
+        """Fit the bound on ``[n, H]`` transformed hidden states: the int8 bound's mean, or the
         PCA bound's mean and principal axes."""
         w, b = self._cpu_weights()
-        if self.bound == "bf16":
-            self._bf16 = Bf16Bound.fit(torch.from_numpy(w), torch.from_numpy(b), sample)
-            return
+        if self.bound == "int8":
+            self._int8 = Int8Bound.fit(torch.from_numpy(w), torch.from_numpy(b), sample)
+            if self._int8 is not None:
+                return
+            self.bound = "pca"  # this torch has no oneDNN int8 GEMM
         x = sample.detach().to("cpu", torch.float64)
         mu = x.mean(dim=0)
         _, axes = torch.linalg.eigh((x - mu).T @ (x - mu))
@@ -241,30 +244,29 @@ class Projection:
         assert self._b is not None
         out[d:e] += self._b
 
-    def _bf16_cpu(self, x: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-        """The bf16-certified path (:mod:`splade_qdrant._bf16_bound`): bound, then the uncertified entries exactly."""
+    def _int8_cpu(self, x: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        """The int8-certified path (:mod:`splade_qdrant._int8_bound`): the entries the bound
+        cannot certify exactly, 0 (an upper bound of a non-positive max) elsewhere."""
         w, _ = self._cpu_weights()
-        bound = self._bf16
+        bound = self._int8
         assert bound is not None
-        out = np.empty((len(offsets) - 1, w.shape[0]), dtype=np.float32)
+        out = np.zeros((len(offsets) - 1, w.shape[0]), dtype=np.float32)
         rows = torch.from_numpy(x)
         for d, e in _row_groups(offsets):
             base = offsets[d]
-            if bound.max_bound(rows[base : offsets[e]], offsets[d : e + 1] - base, out[d:e]):
-                self._exact_candidates(x, offsets, d, e, out, above=np.float32(0))  # the slack is in the bound
-            else:
+            cands = bound.candidates(rows[base : offsets[e]], offsets[d : e + 1] - base)
+            if cands is None:
                 self._exact_group(x, offsets, d, e, out)
+                continue
+            for i, cand in zip(range(d, e), cands):
+                self._exact_at(x[offsets[i] : offsets[i + 1]], cand, out[i])
         return out
 
-    def _exact_candidates(self, x: np.ndarray, offsets: np.ndarray, d: int, e: int, out: np.ndarray, *, above: np.float32) -> None:
-        """Replace each of documents ``[d, e)``'s bounds over ``above`` (the uncertified
-        entries) by the exact max logit."""
-        w, b = self._cpu_weights()
-        for i in range(d, e):
-            cand = np.flatnonzero(out[i] > above)
-            if len(cand):
-                exact = _mm(x[offsets[i] : offsets[i + 1]], w[cand].T)
-                out[i, cand] = exact.max(axis=0) + b[cand]
+    def _exact_at(self, rows: np.ndarray, cand: np.ndarray, out: np.ndarray) -> None:
+        """``out[cand]`` = the exact max over ``rows`` of those terms' logits."""
+        if len(cand):
+            w, b = self._cpu_weights()
+            out[cand] = _mm(rows, w[cand].T).max(axis=0) + b[cand]
 
     def _pruned_cpu(self, x: np.ndarray, offsets: np.ndarray) -> np.ndarray:
         w, _ = self._cpu_weights()
@@ -285,7 +287,8 @@ class Projection:
                 for i in range(d, e):
                     np.max(bound[offsets[i] - base : offsets[i + 1] - base], axis=0, out=out[i, col:stop])
             out[d:e] += basis.shifted_bias
-            self._exact_candidates(x, offsets, d, e, out, above=-margin)
+            for i in range(d, e):  # the entries the bound leaves over -margin, exactly
+                self._exact_at(x[offsets[i] : offsets[i + 1]], np.flatnonzero(out[i] > -margin), out[i])
         return out
 
     def __call__(self, hidden: torch.Tensor, lengths: Sequence[int]) -> torch.Tensor:
@@ -313,13 +316,16 @@ class Projection:
         if offsets[-1] != hidden.shape[0]:
             raise ValueError(f"lengths sum to {offsets[-1]}, hidden has {hidden.shape[0]} rows")
         x = hidden.numpy()
-        finite = bool(torch.isfinite(hidden).all())
-        if self.prune and not self.fitted and finite:
-            self._collect(hidden)
-        if not self.fitted or not finite:
+        if not self.fitted:
+            finite = bool(torch.isfinite(hidden).all())
+            if self.prune and finite:
+                self._collect(hidden)
+            if not self.fitted or not finite:
+                return torch.from_numpy(self._dense_cpu(x, offsets))
+        if self._int8 is not None:  # it checks finiteness itself, per row group
+            return torch.from_numpy(self._int8_cpu(x, offsets))
+        if not bool(torch.isfinite(hidden).all()):
             return torch.from_numpy(self._dense_cpu(x, offsets))
-        if self._bf16 is not None:
-            return torch.from_numpy(self._bf16_cpu(x, offsets))
         return torch.from_numpy(self._pruned_cpu(x, offsets))
 
 

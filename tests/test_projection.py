@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from splade_qdrant._int8_bound import int8_is_fast
 from splade_qdrant._projection import Projection, max_pooled_logits
 
 TOL = 1e-5
@@ -51,7 +52,7 @@ def split(total: int, seed: int) -> list[int]:
     return lengths
 
 
-BOUNDS = ["pca", "bf16"]
+BOUNDS = ["pca", "int8"]
 
 
 @pytest.mark.parametrize("bound", BOUNDS)
@@ -63,6 +64,7 @@ def test_pruned_path_equals_reference(seed: int, bound: str) -> None:
     lengths = split(600, seed)
     got = proj(hidden, lengths)
     assert proj.fitted  # 600 rows >= 2 H: the certified path ran
+    assert proj.bound == bound or not int8_is_fast()  # int8 did not fall back to pca here
     want = reference(hidden, lengths, weight, bias)
     assert 0.005 < (want > 0).mean() < 0.2  # a realistic share of positive terms
     np.testing.assert_allclose(activated(got), want, atol=TOL, rtol=0)
@@ -133,11 +135,25 @@ def test_logits_crowded_around_zero_stay_exact(bound: str) -> None:
     assert (got[~positive] <= 0).all()
 
 
-def test_bound_choice_follows_the_hardware() -> None:
-    from splade_qdrant._bf16_bound import bf16_is_fast
+@pytest.mark.parametrize("bound", BOUNDS)
+def test_outlier_dimensions_stay_exact(bound: str) -> None:
+    """Hidden states with a few huge dimensions (as BERT's have): one int8 scale per row group
+    then quantises the other dimensions coarsely; the measured error terms must still hold."""
+    weight, bias = model_like(4000, 128, 9)
+    hidden = hidden_states(500, 128, 9)
+    hidden[:, [3, 77]] *= 60.0
+    hidden[::7, 3] *= -1.0
+    proj = Projection(weight, bias, bound=bound)  # type: ignore[arg-type]
+    proj.fit_basis(hidden[:300])
+    lengths = split(500, 9)
+    np.testing.assert_allclose(activated(proj(hidden, lengths)), reference(hidden, lengths, weight, bias), atol=TOL, rtol=0)
+    few = hidden[:19] * 1.3  # a query-sized call takes the whole-vocabulary product
+    np.testing.assert_allclose(activated(proj(few, [19])), reference(few, [19], weight, bias), atol=TOL, rtol=0)
 
+
+def test_bound_choice_follows_the_hardware() -> None:
     weight, bias = model_like(100, 64, 0)
-    assert Projection(weight, bias).bound == ("bf16" if bf16_is_fast() else "pca")
+    assert Projection(weight, bias).bound == ("int8" if int8_is_fast() else "pca")
 
 
 def test_other_dtypes_are_refused_with_the_reason() -> None:
