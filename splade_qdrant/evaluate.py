@@ -14,13 +14,14 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -32,6 +33,8 @@ from .search import FusionMethod, Mode, Searcher
 __all__ = ["EvalResult", "ModeResult", "RunConfig", "evaluate", "load_qrels", "load_queries", "score_run", "sweep_configs"]
 
 Run = Mapping[str, Sequence[tuple[str, float]]]
+
+_SCORE_CHUNK = 256  #: queries run, scored and written at a time by :func:`evaluate`
 
 
 @dataclass(frozen=True)
@@ -151,17 +154,33 @@ def _measures(limit: int) -> list[Any]:
 
 def score_run(qrels: Mapping[str, Mapping[str, int]], run: Run, *, limit: int) -> dict[str, float]:
     """Mean metrics of a run with ir-measures (RR@10 is reported as MRR@10)."""
-    import ir_measures
+    scorer = _Scorer(qrels, limit)
+    scorer.add(run)
+    return scorer.means()
 
-    measures = _measures(limit)
-    qrel_rows = [ir_measures.Qrel(q, d, int(g)) for q, docs in qrels.items() for d, g in docs.items()]
-    run_rows = [ir_measures.ScoredDoc(q, d, float(s)) for q, hits in run.items() for d, s in hits]
-    agg = ir_measures.calc_aggregate(measures, qrel_rows, run_rows)
-    out: dict[str, float] = {}
-    for m in measures:
-        name = str(m).replace("RR@10", "MRR@10")
-        out[name] = float(agg.get(m, 0.0))
-    return out
+
+class _Scorer:
+    """Mean metrics of a run given a part at a time, so that :func:`evaluate` never holds a
+    whole run (100k queries x 1,000 hits would be ~10 GB of tuples). Every measure here is a
+    mean over the judged queries of per-query values (a judged query without hits counts as
+    0, as in ``ir_measures.calc_aggregate``), so the parts give the same means as the whole."""
+
+    def __init__(self, qrels: Mapping[str, Mapping[str, int]], limit: int) -> None:
+        self.measures = _measures(limit)
+        self.qrels = qrels
+        self.judged = sum(1 for docs in qrels.values() if docs)
+        self.sums = {str(m): 0.0 for m in self.measures}
+
+    def add(self, run: Run) -> None:
+        import ir_measures
+
+        qrel_rows = [ir_measures.Qrel(q, d, int(g)) for q in run for d, g in self.qrels.get(q, {}).items()]
+        run_rows = [ir_measures.ScoredDoc(q, d, float(s)) for q, hits in run.items() for d, s in hits]
+        for metric in ir_measures.iter_calc(self.measures, qrel_rows, run_rows):
+            self.sums[str(metric.measure)] += float(metric.value)
+
+    def means(self) -> dict[str, float]:
+        return {name.replace("RR@10", "MRR@10"): total / max(self.judged, 1) for name, total in self.sums.items()}
 
 
 def sweep_configs() -> list[RunConfig]:
@@ -175,11 +194,15 @@ def sweep_configs() -> list[RunConfig]:
 
 def write_trec_run(path: str | os.PathLike[str], run: Run, *, name: str) -> None:
     """Write a run in TREC format: ``qid Q0 docid rank score name``."""
-    tag = name.replace(" ", "_")
     with open(path, "w", encoding="utf-8") as fh:
-        for qid, hits in run.items():
-            for rank, (doc, score) in enumerate(hits, start=1):
-                fh.write(f"{qid} Q0 {doc} {rank} {float(score)!r} {tag}\n")
+        _write_trec(fh, run, name)
+
+
+def _write_trec(fh: IO[str], run: Run, name: str) -> None:
+    tag = name.replace(" ", "_")
+    for qid, hits in run.items():
+        for rank, (doc, score) in enumerate(hits, start=1):
+            fh.write(f"{qid} Q0 {doc} {rank} {float(score)!r} {tag}\n")
 
 
 def evaluate(
@@ -216,25 +239,31 @@ def evaluate(
         if config.mode == "hybrid":
             options.update(fusion=config.fusion, rrf_k=config.rrf_k, weights=config.weights)
         searcher.search(queries[judged[0]], **options)  # warm-up (loads models)
-        run: dict[str, list[tuple[str, float]]] = {}
-        latencies = []
-        for qid in judged:
-            t0 = time.perf_counter()
-            hits = searcher.search(queries[qid], **options)
-            latencies.append(time.perf_counter() - t0)
-            run[qid] = [(h.id, h.score) for h in hits]
-        lat = np.asarray(latencies) * 1000
+        target = None
+        if run_file is not None:
+            target = run_file if len(configs) == 1 else f"{os.fspath(run_file)}.{config.label.replace(' ', '_')}"
+        scorer = _Scorer(qrels, limit)
+        latencies = np.empty(len(judged))
+        with open(target, "w", encoding="utf-8") if target is not None else contextlib.nullcontext() as fh:
+            for start in range(0, len(judged), _SCORE_CHUNK):  # a part of the run at a time: memory stays flat
+                part: dict[str, list[tuple[str, float]]] = {}
+                for k, qid in enumerate(judged[start : start + _SCORE_CHUNK], start=start):
+                    t0 = time.perf_counter()
+                    hits = searcher.search(queries[qid], **options)
+                    latencies[k] = time.perf_counter() - t0
+                    part[qid] = [(h.id, h.score) for h in hits]
+                scorer.add(part)
+                if fh is not None:
+                    _write_trec(fh, part, config.label)
+        lat = latencies * 1000
         result.results.append(
             ModeResult(
                 config,
-                score_run(qrels, run, limit=limit),
+                scorer.means(),
                 len(judged),
                 len(judged) / float(np.sum(latencies)),
                 float(np.percentile(lat, 50)),
                 float(np.percentile(lat, 99)),
             )
         )
-        if run_file is not None:
-            target = run_file if len(configs) == 1 else f"{os.fspath(run_file)}.{config.label.replace(' ', '_')}"
-            write_trec_run(target, run, name=config.label)
     return result
