@@ -52,7 +52,7 @@ __all__ = ["Int8Bound", "int8_is_fast"]
 
 SLACK = 1e-5  #: float32 evaluation slack (relative to the terms it covers)
 _BLOCK = 2048  #: vocabulary columns per GEMM block for many rows
-_FEW_ROWS = 32  #: up to this many rows (a query), one GEMM over the whole vocabulary (measured faster)
+_FEW_ROWS = 64  #: up to this many rows (a query), one GEMM over the whole vocabulary (measured faster)
 _MAX_RANGE = 1e30  #: wider centred rows (never seen in a real model) are not bounded
 _SAFETY = 1 + 1e-4  #: on the float32 row norms C and D (each a few roundings off)
 _ZERO = 250  #: the output bytes' zero point Z
