@@ -3,8 +3,9 @@
 For each size N, a synthetic corpus of N short documents (words drawn from Cranfield's
 vocabulary, ``--words`` 8-40 by default, fixed seed) is ingested by the CLI into a fresh Qdrant
 Edge store (splade-tiny, ``--long-docs truncate``) in its own process. Then Qdrant Edge alone
-writes as many points of the same shape (``store_memory.py``'s writer: ``--nnz`` terms, the
-same payload keys, batches of 256, ``optimize()``) in a process without the encoder.
+writes as many points of the same shape (``store_memory.py``'s writer: as many terms per point
+as the ingested vectors have on average, measured on the corpus; the same payload keys, batches
+of 256, ``optimize()``) in a process without the encoder.
 
 Both processes are sampled every 0.1 s from ``/proc/<pid>/status``: the peak of ``RssAnon``
 (heap: Python, torch, Edge's in-memory segments and indexes) and of ``RssFile`` (file-backed
@@ -16,7 +17,7 @@ while it writes. File-backed pages are the libraries and the store's files, not 
 Goal (issue 14 item 5): the pipeline's share is flat (<= 10% growth from the smallest to the
 largest N).
 
-    python benchmarks/memory.py [--sizes 2000 10000 50000] [--words 8 40] [--nnz 13]
+    python benchmarks/memory.py [--sizes 2000 10000 50000] [--words 8 40] [--nnz N]
 """
 
 from __future__ import annotations
@@ -37,12 +38,25 @@ from store_memory import _WRITER
 
 
 def _corpus(path: str, n: int, lo: int = 8, hi: int = 40) -> None:
-    words = sorted({w for t in doc_texts("cranfield") for w in t.lower().split() if w.isalpha()})
+    words = np.array(sorted({w for t in doc_texts("cranfield") for w in t.lower().split() if w.isalpha()}))  # once: not per document
     rng = np.random.default_rng(0)
     with open(path, "w", encoding="utf-8") as fh:
         for i in range(n):
             text = " ".join(rng.choice(words, size=int(rng.integers(lo, hi + 1))))
             fh.write(json.dumps({"_id": f"d{i}", "text": text}) + "\n")
+
+
+def _mean_terms(n: int, lo: int, hi: int) -> float:
+    """Mean non-zero terms of the ingested vectors: splade-tiny on the first ``min(n, 2000)``
+    synthetic documents (what Edge alone must write to hold the same index)."""
+    from splade_qdrant.encoder import SpladeEncoder
+
+    with tempfile.TemporaryDirectory() as tmp:
+        _corpus(f"{tmp}/sample.jsonl", min(n, 2000), lo, hi)
+        with open(f"{tmp}/sample.jsonl", encoding="utf-8") as fh:
+            texts = [json.loads(line)["text"] for line in fh]
+    encoder = SpladeEncoder.from_pretrained(str(MODEL), side="document", long_docs="truncate")
+    return float(np.mean([len(v.indices) for v in encoder.encode(texts)]))
 
 
 def _run(cmd: list[str]) -> dict[str, float]:
@@ -82,9 +96,11 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[2000, 10000, 50000])
     ap.add_argument("--words", type=int, nargs=2, default=[8, 40], metavar=("MIN", "MAX"),
                     help="words per synthetic document (short documents make 1M feasible on a small machine)")
-    ap.add_argument("--nnz", type=float, default=13.0, help="terms per point Edge alone writes (2-6 words give ~13)")
+    ap.add_argument("--nnz", type=float, default=None, help="terms per point Edge alone writes (default: measured on the corpus)")
     args = ap.parse_args()
     py = sys.executable
+    if args.nnz is None:
+        args.nnz = _mean_terms(min(args.sizes), *args.words)
     rows, results = [], []
     for n in args.sizes:
         tmp = tempfile.mkdtemp(prefix="sq-mem-")
