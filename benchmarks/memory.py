@@ -46,17 +46,26 @@ def _corpus(path: str, n: int, lo: int = 8, hi: int = 40) -> None:
             fh.write(json.dumps({"_id": f"d{i}", "text": text}) + "\n")
 
 
+_MEAN_TERMS = """
+import json, sys
+import numpy as np
+from splade_qdrant.encoder import SpladeEncoder
+texts = [json.loads(line)["text"] for line in open(sys.argv[1], encoding="utf-8")]
+encoder = SpladeEncoder.from_pretrained(sys.argv[2], side="document", long_docs="truncate")
+print(float(np.mean([len(v.indices) for v in encoder.encode(texts)])))
+"""
+
+
 def _mean_terms(n: int, lo: int, hi: int) -> float:
     """Mean non-zero terms of the ingested vectors: splade-tiny on the first ``min(n, 2000)``
-    synthetic documents (what Edge alone must write to hold the same index)."""
-    from splade_qdrant.encoder import SpladeEncoder
-
+    synthetic documents (what Edge alone must write to hold the same index). In a child
+    process: a parent that had loaded torch would be counted in every later child's peak RSS
+    (``ru_maxrss`` includes the forked image before ``exec``)."""
     with tempfile.TemporaryDirectory() as tmp:
         _corpus(f"{tmp}/sample.jsonl", min(n, 2000), lo, hi)
-        with open(f"{tmp}/sample.jsonl", encoding="utf-8") as fh:
-            texts = [json.loads(line)["text"] for line in fh]
-    encoder = SpladeEncoder.from_pretrained(str(MODEL), side="document", long_docs="truncate")
-    return float(np.mean([len(v.indices) for v in encoder.encode(texts)]))
+        out = subprocess.run([sys.executable, "-c", _MEAN_TERMS, f"{tmp}/sample.jsonl", str(MODEL)], cwd=REPO,
+                             capture_output=True, text=True, check=True).stdout
+    return float(out.split()[-1])
 
 
 def _run(cmd: list[str]) -> dict[str, float]:

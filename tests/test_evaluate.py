@@ -104,6 +104,32 @@ def test_judged_query_without_hits_counts_as_zero() -> None:
             assert abs(got[name] - want) <= 1e-9, f"{name}: {got[name]} != {want}"
 
 
+def test_scoring_in_parts_equals_ir_measures_on_the_whole_run() -> None:
+    """``evaluate`` scores 256 queries at a time (memory flat in the query count): the parts'
+    means must equal ir-measures' aggregate over the whole run, including judged queries
+    without hits and hits on unjudged documents."""
+    import random
+
+    from splade_qdrant.evaluate import _Scorer
+
+    rng = random.Random(7)
+    qrels = {f"q{i}": {f"d{rng.randrange(300)}": rng.randrange(4) for _ in range(rng.randrange(1, 8))} for i in range(700)}
+    run = {q: [(f"d{rng.randrange(300)}", rng.random()) for _ in range(rng.randrange(0, 120))] for q in qrels if rng.random() < 0.95}
+    run = {q: list(dict(hits).items()) for q, hits in run.items()}  # one score per document
+    scorer = _Scorer(qrels, limit=1000)
+    ids = list(run)
+    for start in range(0, len(ids), 256):
+        scorer.add({q: run[q] for q in ids[start : start + 256]})
+    got = scorer.means()
+    measures = [ir_measures.parse_measure(n) for n in ("nDCG@10", "RR@10", "R@100", "R@1000")]
+    qrel_rows = [ir_measures.Qrel(q, d, g) for q, docs in qrels.items() for d, g in docs.items()]
+    run_rows = [ir_measures.ScoredDoc(q, d, s) for q, hits in run.items() for d, s in hits]
+    want = ir_measures.calc_aggregate(measures, qrel_rows, run_rows)
+    assert set(got) == METRICS | {"R@1000"}
+    for m in measures:
+        assert got[str(m).replace("RR@10", "MRR@10")] == pytest.approx(want[m], abs=1e-12), str(m)
+
+
 def test_recall_at_1000_only_with_a_deep_limit() -> None:
     assert set(score_run(QRELS, RUN, limit=999)) == METRICS
     deep = score_run(QRELS, RUN, limit=1000)
@@ -242,6 +268,21 @@ def test_cranfield_run_file_rescores_to_the_same_metrics(cran_eval: CranEval, cr
     rescored = score_run(qrels, back, limit=100)
     for name in METRICS:
         assert abs(rescored[name] - cran_eval.result.results[0].metrics[name]) <= 1e-9, name
+
+
+@pytest.mark.slow  # all 1,400 Cranfield documents ingested and 225 queries run
+def test_evaluate_in_small_parts_gives_the_same_metrics_and_run(
+    cran_eval: CranEval, cranfield_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import splade_qdrant.evaluate as ev
+
+    monkeypatch.setattr(ev, "_SCORE_CHUNK", 40)  # 225 queries: six parts, the last one short
+    result = evaluate(cran_eval.searcher, cranfield_dir, configs=[RunConfig("sparse")], limit=100, run_file=tmp_path / "parts.run")
+    for name in METRICS:
+        assert result.results[0].metrics[name] == pytest.approx(cran_eval.result.results[0].metrics[name], abs=1e-12), name
+    parts, _ = read_trec(tmp_path / "parts.run")
+    whole, _ = read_trec(cran_eval.run_file)
+    assert {q: [d for d, _ in h] for q, h in parts.items()} == {q: [d for d, _ in h] for q, h in whole.items()}
 
 
 def test_cranfield_loaders_agree_with_the_files(cranfield_dir: Path) -> None:
