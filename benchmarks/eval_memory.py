@@ -41,8 +41,7 @@ def _dataset(folder: Path, repeats: int) -> int:
             for q in queries:
                 qid = f"r{r}-{q['_id']}"
                 qf.write(json.dumps({"_id": qid, "text": q["text"]}) + "\n")
-                for row in qrels[q["_id"]]:
-                    rf.write(qid + row[row.index("\t") :] + "\n")
+                rf.writelines(qid + row[row.index("\t") :] + "\n" for row in qrels[q["_id"]])
     return repeats * len(queries)
 
 

@@ -32,7 +32,6 @@ import tempfile
 import time
 
 import numpy as np
-
 from _common import MODEL, REPO, doc_texts, save, table
 from store_memory import _WRITER
 
@@ -84,9 +83,10 @@ def _run(cmd: list[str]) -> dict[str, float]:
                     for line in fh:
                         key, _, value = line.partition(":")
                         if key in peaks:
-                            peaks[key] = max(peaks[key], int(value.split()[0]))
+                            kb = int(value.split()[0])
+                            peaks[key] = max(peaks[key], kb)
                             if key == "RssAnon" and time.perf_counter() - t0 >= len(series):
-                                series.append((round(time.perf_counter() - t0, 1), int(value.split()[0]) / 1024))
+                                series.append((round(time.perf_counter() - t0, 1), kb / 1024))
             except (FileNotFoundError, ProcessLookupError):
                 pass
             time.sleep(0.1)

@@ -91,8 +91,8 @@ class Int8Bound:
     """The prepared bound of one model's projection (see the module docstring)."""
 
     mu: torch.Tensor  #: [H] float32 mean hidden state
-    whole: torch.Tensor  #: the [V, H] int8 rows, prepacked for oneDNN (few rows)
-    blocks: tuple[torch.Tensor, ...]  #: the same in prepacked blocks of <= _BLOCK rows (many rows)
+    whole: tuple[tuple[int, int, torch.Tensor], ...]  #: ``(start, stop, prepacked rows)``: the [V, H] int8 rows in one part (few rows)
+    blocks: tuple[tuple[int, int, torch.Tensor], ...]  #: the same in parts of <= _BLOCK rows (many rows)
     scales: torch.Tensor  #: [V] float32 σ_j
     zeros: torch.Tensor  #: [V] int64 weight zero points (all 0: symmetric)
     errors: np.ndarray  #: [V] float64 E_j, rounded up
@@ -117,14 +117,17 @@ class Int8Bound:
         shifted = (bias.detach().double() + w @ mu.double()).float()
         zeros = torch.zeros(len(codes), dtype=torch.int64)
         try:
-            whole = torch.ops.onednn.qlinear_prepack(codes, None)
-            blocks = tuple(torch.ops.onednn.qlinear_prepack(codes[s : s + _BLOCK].contiguous(), None) for s in range(0, len(codes), _BLOCK))
+            whole = ((0, len(codes), torch.ops.onednn.qlinear_prepack(codes, None)),)
+            blocks = tuple(
+                (s, min(s + _BLOCK, len(codes)), torch.ops.onednn.qlinear_prepack(codes[s : s + _BLOCK].contiguous(), None))
+                for s in range(0, len(codes), _BLOCK)
+            )
         except (AttributeError, RuntimeError):
             return None
         bound = cls(mu, whole, blocks, scales, zeros, errors, norms, shifted, float(norms.max()), float(errors.max()), float(shifted.abs().max()))
         return bound if bound._agrees(codes, sample.detach().float()[:8] - mu) else None
 
-    def _gemm(self, q: torch.Tensor, sx: float, z: int, step: float, packed: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+    def _gemm(self, q: torch.Tensor, sx: float, z: int, step: float, start: int, stop: int, packed: torch.Tensor) -> torch.Tensor:
         """``[N, stop - start]`` uint8 bytes ``k`` of the columns ``[start, stop)``."""
         return torch.ops.onednn.qlinear_pointwise(
             q, sx, z, packed, self.scales[start:stop], self.zeros[start:stop], self.shifted_bias[start:stop],
@@ -140,7 +143,7 @@ class Int8Bound:
         q, sx, z, _, _ = quantised
         step = _f32(max(self.smax, 1e-6) / _STEPS)
         try:
-            got = self._gemm(q, sx, z, step, self.whole, 0, len(codes))
+            got = self._gemm(q, sx, z, step, *self.whole[0])
         except (AttributeError, RuntimeError):
             return False
         y = ((q.double() - z) * sx) @ (codes.double() * self.scales.double()[:, None]).T + self.shifted_bias.double()
@@ -165,14 +168,9 @@ class Int8Bound:
         slack = SLACK * (c_norm * (self.nmax + self.emax) + d_norm * self.nmax + self.smax) + 1e-30
         step = _f32(max((c_norm * self.emax + d_norm * self.nmax + slack) / _STEPS, 1e-30))
         docs = range(len(offsets) - 1)
-        vocab = len(self.scales)
-        top = torch.empty((len(docs), vocab), dtype=torch.uint8)
-        if len(q) <= _FEW_ROWS:
-            parts = [(0, vocab, self.whole)]
-        else:
-            parts = [(s, min(s + _BLOCK, vocab), p) for s, p in zip(range(0, vocab, _BLOCK), self.blocks)]
-        for start, stop, packed in parts:
-            k = self._gemm(q, sx, z, step, packed, start, stop)
+        top = torch.empty((len(docs), len(self.scales)), dtype=torch.uint8)
+        for start, stop, packed in self.whole if len(q) <= _FEW_ROWS else self.blocks:
+            k = self._gemm(q, sx, z, step, start, stop, packed)
             for i in docs:
                 torch.amax(k[offsets[i] : offsets[i + 1]], dim=0, out=top[i, start:stop])
         out = []

@@ -94,6 +94,12 @@ def _mm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return torch.mm(torch.from_numpy(a), torch.from_numpy(b)).numpy()
 
 
+def _exact_at(rows: np.ndarray, cand: np.ndarray, w: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """``out[cand]`` = the exact max over ``rows`` of those terms' logits (``rows @ w.T + b``)."""
+    if len(cand):
+        out[cand] = _mm(rows, w[cand].T).max(axis=0) + b[cand]
+
+
 def _row_groups(offsets: np.ndarray) -> Iterator[tuple[int, int]]:
     """Runs of consecutive documents ``[d, e)`` with at most ``_GROUP_ROWS`` rows (or one doc)."""
     d, n = 0, len(offsets) - 1
@@ -247,7 +253,7 @@ class Projection:
     def _int8_cpu(self, x: np.ndarray, offsets: np.ndarray) -> np.ndarray:
         """The int8-certified path (:mod:`splade_qdrant._int8_bound`): the entries the bound
         cannot certify exactly, 0 (an upper bound of a non-positive max) elsewhere."""
-        w, _ = self._cpu_weights()
+        w, b = self._cpu_weights()
         bound = self._int8
         assert bound is not None
         out = np.zeros((len(offsets) - 1, w.shape[0]), dtype=np.float32)
@@ -259,17 +265,11 @@ class Projection:
                 self._exact_group(x, offsets, d, e, out)
                 continue
             for i, cand in zip(range(d, e), cands):
-                self._exact_at(x[offsets[i] : offsets[i + 1]], cand, out[i])
+                _exact_at(x[offsets[i] : offsets[i + 1]], cand, w, b, out[i])
         return out
 
-    def _exact_at(self, rows: np.ndarray, cand: np.ndarray, out: np.ndarray) -> None:
-        """``out[cand]`` = the exact max over ``rows`` of those terms' logits."""
-        if len(cand):
-            w, b = self._cpu_weights()
-            out[cand] = _mm(rows, w[cand].T).max(axis=0) + b[cand]
-
     def _pruned_cpu(self, x: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-        w, _ = self._cpu_weights()
+        w, b = self._cpu_weights()
         basis = self._basis
         assert basis is not None
         xb, margin_f = self._bound_rows(x)
@@ -288,7 +288,7 @@ class Projection:
                     np.max(bound[offsets[i] - base : offsets[i + 1] - base], axis=0, out=out[i, col:stop])
             out[d:e] += basis.shifted_bias
             for i in range(d, e):  # the entries the bound leaves over -margin, exactly
-                self._exact_at(x[offsets[i] : offsets[i + 1]], np.flatnonzero(out[i] > -margin), out[i])
+                _exact_at(x[offsets[i] : offsets[i + 1]], np.flatnonzero(out[i] > -margin), w, b, out[i])
         return out
 
     def __call__(self, hidden: torch.Tensor, lengths: Sequence[int]) -> torch.Tensor:
