@@ -9,10 +9,10 @@ Only the positive entries matter (callers apply ``log1p(relu(.))``), and ~99% of
 negative. On CPU, :class:`Projection` therefore *certifies* most entries non-positive
 cheaply and computes the rest exactly. Two bounds do the certifying:
 
-* on CPUs with int8 dot-product units (AVX-512 VNNI, AMX), an **int8 GEMM over the centred
-  hidden states with measured error terms** (:mod:`splade_qdrant._int8_bound`): it reads a
-  quarter of the float32 weight and leaves ~1.1% of the entries to recompute (splade-tiny on
-  Cranfield, of which 0.7% are positive);
+* on x86 CPUs with AVX2 or better, an **int8 GEMM over the centred hidden states with
+  measured error terms** (:mod:`splade_qdrant._int8_bound`): it reads a quarter of the float32
+  weight and leaves ~1.1% of the entries to recompute (splade-tiny on Cranfield with 8-bit
+  weights on int8 dot-product units, of which 0.7% are positive; 7-bit weights elsewhere);
 * elsewhere, the float32 **low-rank (PCA) bound** below, ~4% left to recompute.
 
 The low-rank bound:
@@ -118,9 +118,9 @@ class Projection:
         weight: ``[V, H]`` decoder weight; bias: ``[V]`` (or None).
         prune: certify non-positive entries with a bound (CPU float32, H >= 64).
         basis_dims: the PCA bound's principal axes kept exactly (default ``5/8`` of H).
-        bound: ``"int8"``, ``"pca"`` or ``"auto"`` (int8 where the CPU has int8 dot-product
-            units, see :func:`~splade_qdrant._int8_bound.int8_is_fast`). Where torch has no
-            oneDNN int8 GEMM, ``"int8"`` falls back to ``"pca"``.
+        bound: ``"int8"``, ``"pca"`` or ``"auto"`` (int8 where it is the faster one, see
+            :func:`~splade_qdrant._int8_bound.int8_is_fast`). Where torch has no oneDNN int8
+            GEMM, or it fails the fit's probe, ``"int8"`` falls back to ``"pca"``.
 
     The basis is fitted once ``2 H`` token rows have been seen on CPU (over one or several
     calls; until then the exact product runs), or explicitly with :meth:`fit_basis`. Results

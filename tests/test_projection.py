@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from splade_qdrant._int8_bound import int8_is_fast
+from splade_qdrant._int8_bound import Int8Bound, int8_is_fast, weight_levels
 from splade_qdrant._projection import Projection, max_pooled_logits
 
 TOL = 1e-5
@@ -149,6 +149,32 @@ def test_outlier_dimensions_stay_exact(bound: str) -> None:
     np.testing.assert_allclose(activated(proj(hidden, lengths)), reference(hidden, lengths, weight, bias), atol=TOL, rtol=0)
     few = hidden[:19] * 1.3  # a query-sized call takes the whole-vocabulary product
     np.testing.assert_allclose(activated(proj(few, [19])), reference(few, [19], weight, bias), atol=TOL, rtol=0)
+
+
+@pytest.mark.parametrize("levels", [63, None])
+def test_int8_candidates_cover_every_positive_entry(levels: int | None) -> None:
+    """7-bit weights (CPUs without int8 dot-product units) and this CPU's default: the bytes
+    of oneDNN's kernel leave every positive entry among the candidates."""
+    weight, bias = model_like(5000, 96, 4)
+    hidden = hidden_states(400, 96, 4)
+    bound = Int8Bound.fit(weight, bias, hidden[:200], levels=levels)
+    if bound is None:
+        assert not int8_is_fast(), "the int8 bound should fit on this CPU"
+        pytest.skip("no oneDNN int8 GEMM here")
+    lengths = split(400, 4)
+    offsets = np.r_[0, np.cumsum(lengths)]
+    cands = bound.candidates(hidden, offsets)
+    assert cands is not None
+    want = reference(hidden, lengths, weight, bias)
+    for doc, cand in enumerate(cands):
+        assert set(np.flatnonzero(want[doc] > 0)) <= set(cand.tolist())
+    assert np.mean([len(c) for c in cands]) < 0.2 * weight.shape[0]  # and it certifies most entries
+
+
+def test_int8_weights_never_exceed_what_this_cpu_sums_exactly() -> None:
+    weight, bias = model_like(100, 64, 0)
+    with pytest.raises(ValueError, match="levels"):
+        Int8Bound.fit(weight, bias, hidden_states(10, 64, 0), levels=weight_levels() + 1)
 
 
 def test_bound_choice_follows_the_hardware() -> None:
