@@ -107,7 +107,7 @@ class _JSON(JSONResponse):
         return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
 
-def _state(request: Request) -> ServiceState:
+async def _state(request: Request) -> ServiceState:  # async: a plain def would hop to a thread per request
     return request.app.state.service  # type: ignore[no-any-return]
 
 
