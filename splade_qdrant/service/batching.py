@@ -4,7 +4,9 @@ Requests wait in an asyncio queue. A worker takes the first one, waits at most `
 (default 2 ms) for others to join it, up to ``max_batch``, groups the batch by options and runs
 each group as one call on a single worker thread — the one thread that drives the query
 encoder. While a batch runs, new requests queue up and form the next batch, so under load
-batches fill without waiting; with one client the added latency is at most ``max_wait_s``.
+batches fill without waiting. The wait is only spent when there is company to wait for: a
+request that finds the worker idle and nothing queued, after a batch of one, goes at once, so
+one client at a time pays nothing for batching being on.
 ``max_batch=1`` turns batching off (one query per encoder call, in arrival order).
 
 A group that fails is retried one request at a time, so a bad request fails alone.
@@ -42,6 +44,7 @@ class _Pending(Generic[R]):
     key: Hashable
     text: str
     future: asyncio.Future[R] = field(repr=False)
+    contended: bool = False  # it arrived while a batch ran or others were queued
 
 
 class MicroBatcher(Generic[R]):
@@ -72,6 +75,8 @@ class MicroBatcher(Generic[R]):
         self._task: asyncio.Task[None] | None = None
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="splade-qdrant-query")
         self.batches = 0
+        self._running = False  # a group is on the worker thread
+        self._last_size = 1  # requests in the last batch
 
     @property
     def depth(self) -> int:
@@ -101,7 +106,8 @@ class MicroBatcher(Generic[R]):
         if self._queue is None or self._task is None or self._task.done():
             raise RuntimeError("the batcher is not running")
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Pending(key, text, future))
+        contended = self._running or not self._queue.empty()
+        self._queue.put_nowait(_Pending(key, text, future, contended))
         return await future
 
     async def run_on_worker(self, fn: Callable[[], Any]) -> Any:
@@ -112,7 +118,8 @@ class MicroBatcher(Generic[R]):
         assert self._queue is not None
         batch = [await self._queue.get()]
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.max_wait_s
+        alone = not batch[0].contended and self._last_size <= 1  # nobody to wait for: go now
+        deadline = loop.time() + (0.0 if alone else self.max_wait_s)
         while len(batch) < self.max_batch:
             try:
                 batch.append(self._queue.get_nowait())
@@ -132,11 +139,16 @@ class MicroBatcher(Generic[R]):
         loop = asyncio.get_running_loop()
         while True:
             batch = [p for p in await self._collect() if not p.future.done()]  # drop requests whose client left
+            self._last_size = len(batch)
             groups: dict[Hashable, list[_Pending[R]]] = {}
             for p in batch:
                 groups.setdefault(p.key, []).append(p)
-            for key, group in groups.items():
-                await self._run_group(loop, key, group)
+            self._running = True
+            try:
+                for key, group in groups.items():
+                    await self._run_group(loop, key, group)
+            finally:
+                self._running = False
 
     async def _run_group(self, loop: asyncio.AbstractEventLoop, key: Hashable, group: list[_Pending[R]]) -> None:
         started = loop.time()

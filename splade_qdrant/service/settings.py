@@ -54,7 +54,8 @@ class ServiceSettings:
         cors_origins: origins allowed to call the API from a browser (empty: CORS off).
         batching: micro-batch concurrent queries (False: one query per encoder call).
         max_batch: queries per batch at most (default 32).
-        max_wait_ms: bounded wait for a batch to fill, in milliseconds (default 2).
+        max_wait_ms: bounded wait for a batch to fill, in milliseconds (default 2); spent only
+            when other queries are running or queued, or the last batch had more than one.
         max_body_bytes: request body cap in bytes (default 16 MiB).
         max_limit: cap on ``limit + offset`` of a search (default 1000).
         embed_side: default side of ``POST /embed_sparse`` (``"document"`` or ``"query"``).

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,32 @@ def test_batcher_respects_max_batch_and_isolates_a_failing_request() -> None:
     assert out[:2] == ["A", "B"] and out[3:] == ["C", "D"]
     assert isinstance(out[2], ValueError)
     assert max(sizes) <= 3
+
+
+def test_a_lone_request_does_not_wait_for_company_but_a_queue_still_batches() -> None:
+    sizes: list[int] = []
+
+    def run(key, texts):  # type: ignore[no-untyped-def]
+        sizes.append(len(texts))
+        if "slow" in texts:
+            time.sleep(0.3)
+        return list(texts)
+
+    async def scenario() -> list[str]:
+        b = MicroBatcher(run, max_batch=2, max_wait_s=60)  # a wait would outlast every timeout below
+        b.start()
+        out = [await asyncio.wait_for(b.submit("k", t), timeout=20) for t in ("a", "b")]  # one client: no wait
+        slow = asyncio.ensure_future(b.submit("k", "slow"))
+        await asyncio.sleep(0.05)
+        c = asyncio.ensure_future(b.submit("k", "c"))  # arrive while "slow" runs: they form the next batch
+        await asyncio.sleep(0.05)
+        d = asyncio.ensure_future(b.submit("k", "d"))
+        out += await asyncio.wait_for(asyncio.gather(slow, c, d), timeout=20)
+        await b.stop()
+        return out
+
+    assert _run(scenario()) == ["a", "b", "slow", "c", "d"]
+    assert sizes == [1, 1, 1, 2]
 
 
 def test_batching_off_runs_one_text_per_call() -> None:
