@@ -177,6 +177,7 @@ def test_router_without_requested_route(router_dir: Path, tmp_path: Path) -> Non
     assert_one_line_hint(info.value)
 
 
+@pytest.mark.slow  # builds a sentence-transformers Router model (~5 s idle)
 def test_locate_router_with_fill_mask_transformer_modules(tiny_model_dir: Path, tmp_path: Path) -> None:
     d = _build_router(tiny_model_dir, tmp_path / "router-transformer", "Transformer")
     assert locate(str(d), side="document").subfolder == "document_0_Transformer"
