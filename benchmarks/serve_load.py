@@ -11,13 +11,15 @@ The server runs as a separate process (``python -m splade_qdrant serve``); the c
 one asyncio loop in this process, with aiohttp by default (``--client httpx`` for httpx, whose
 ~2.5 ms of CPU per request, measured here, is taken from the server on a two-core machine;
 clients normally run elsewhere). "library loop" is the same queries through
-``SpladeQdrant.search`` one after another in one process, without HTTP.
+``SpladeQdrant.search`` one after another in one process, without HTTP. "server CPU" is the
+server process's user + system CPU time per request (Linux ``/proc``; the library loop's own
+process for its row): what a request costs the machine, whatever the wall clock did.
 
 Target (issue 15): at 16 clients with batching, >= 2x the queries/s of the single-query loop
 (the library loop; the ratio over one HTTP client without batching is printed too), with
 p99 <= 2x that loop's p50.
 
-    python benchmarks/serve_load.py [--sizes 10000 100000] [--requests 400] [--client aiohttp|httpx]
+    python benchmarks/serve_load.py [--sizes 10000 100000] [--requests 400] [--client aiohttp|httpx] [--max-wait-ms MS] [--name serve_load]
 """
 
 from __future__ import annotations
@@ -86,27 +88,32 @@ def build_sized(base: Path, n: int, root: Path) -> Path:
     return path
 
 
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
 def _pct(lat: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(lat) * 1000, q))
 
 
-def library_loop(store: Path, queries: list[str], n: int) -> dict[str, float]:
+def library_loop(store: Path, queries: list[str], n: int) -> dict[str, Any]:
     from splade_qdrant.collection import SpladeQdrant
 
     with SpladeQdrant(COLLECTION, store=store) as sq:
         for q in queries[:20]:
             sq.search(q, limit=10)
         lat = []
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), _cpu_seconds(os.getpid())
         for i in range(n):
             s = time.perf_counter()
             sq.search(queries[i % len(queries)], limit=10)
             lat.append(time.perf_counter() - s)
-        elapsed = time.perf_counter() - t0
-    return {"qps": n / elapsed, "p50_ms": _pct(lat, 50), "p99_ms": _pct(lat, 99)}
+        elapsed, cpu1 = time.perf_counter() - t0, _cpu_seconds(os.getpid())
+    cpu_ms = (cpu1 - cpu0) / n * 1000 if cpu0 is not None and cpu1 is not None else None
+    return {"qps": n / elapsed, "p50_ms": _pct(lat, 50), "p99_ms": _pct(lat, 99), "server_cpu_ms": cpu_ms}
 
 
-async def _load(url: str, concurrency: int, n: int, queries: list[str], client: str = "aiohttp") -> dict[str, float]:
+async def _load(url: str, concurrency: int, n: int, queries: list[str], client: str = "aiohttp") -> dict[str, Any]:
     """``n`` searches from ``concurrency`` clients on one connection each (keep-alive)."""
     lat: list[float] = []
     todo = iter(range(n))
@@ -159,7 +166,16 @@ def _batch_sizes(url: str) -> tuple[float, float]:
     return values.get("splade_qdrant_search_batch_size_sum", 0.0), values.get("splade_qdrant_search_batch_size_count", 0.0)
 
 
-def serve_runs(store: Path, batching: bool, queries: list[str], n: int, client: str) -> list[dict[str, Any]]:
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of process ``pid`` so far (Linux; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def serve_runs(store: Path, batching: bool, queries: list[str], n: int, client: str, max_wait_ms: float | None = None) -> list[dict[str, Any]]:
     import httpx
 
     port = _free_port()
@@ -167,6 +183,8 @@ def serve_runs(store: Path, batching: bool, queries: list[str], n: int, client: 
            "--port", str(port), "--log-level", "warning"]
     if not batching:
         cmd.append("--no-batching")
+    elif max_wait_ms is not None:
+        cmd += ["--max-wait-ms", str(max_wait_ms)]
     proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
     url = f"http://127.0.0.1:{port}"
     try:
@@ -183,14 +201,16 @@ def serve_runs(store: Path, batching: bool, queries: list[str], n: int, client: 
         asyncio.run(_load(url, 4, 40, queries, client))  # warm up
         rows = []
         for c in CONCURRENCY:
-            before = _batch_sizes(url)
-            res = asyncio.run(_load(url, c, max(n, 25 * c), queries, client))
-            after = _batch_sizes(url)
+            before, cpu_before = _batch_sizes(url), _cpu_seconds(proc.pid)
+            requests = max(n, 25 * c)
+            res = asyncio.run(_load(url, c, requests, queries, client))
+            after, cpu_after = _batch_sizes(url), _cpu_seconds(proc.pid)
             batches = after[1] - before[1]
             res["mean_batch"] = (after[0] - before[0]) / batches if batches else 0.0
+            res["server_cpu_ms"] = (cpu_after - cpu_before) / requests * 1000 if cpu_before is not None and cpu_after is not None else None
             rows.append({"clients": c, "batching": batching, **res})
             print(f"  batching={'on' if batching else 'off'} clients={c}: {res['qps']:.0f} q/s p50 {res['p50_ms']:.1f} ms "
-                  f"p99 {res['p99_ms']:.1f} ms (mean batch {res['mean_batch']:.1f})", flush=True)
+                  f"p99 {res['p99_ms']:.1f} ms (mean batch {res['mean_batch']:.1f}, server CPU {_ms(res['server_cpu_ms'])} ms/request)", flush=True)
         return rows
     finally:
         proc.terminate()
@@ -202,6 +222,8 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     ap.add_argument("--requests", type=int, default=400, help="requests per cell (at least 25 per client)")
     ap.add_argument("--client", choices=("aiohttp", "httpx"), default="aiohttp", help="HTTP client of the load generator")
+    ap.add_argument("--max-wait-ms", type=float, help="the server's --max-wait-ms with batching on (default: the server's)")
+    ap.add_argument("--name", default="serve_load", help="results file: benchmarks/results/NAME.json (default %(default)s)")
     args = ap.parse_args()
     queries = query_texts("cranfield")
     root = Path(tempfile.mkdtemp(prefix="serve-load-"))
@@ -214,14 +236,15 @@ def main() -> None:
             print(f"{n} docs: library loop {lib['qps']:.0f} q/s p50 {lib['p50_ms']:.1f} ms p99 {lib['p99_ms']:.1f} ms", flush=True)
             results.append({"docs": n, "mode": "library loop", "clients": 1, "batching": False, **lib, "mean_batch": 1.0})
             for batching in (False, True):
-                results += [{"docs": n, "mode": "http", **r} for r in serve_runs(store, batching, queries, args.requests, args.client)]
+                results += [{"docs": n, "mode": "http", **r} for r in serve_runs(store, batching, queries, args.requests, args.client, args.max_wait_ms)]
             shutil.rmtree(store, ignore_errors=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     rows, verdicts = [], []
     for r in results:
         label = "library loop" if r["mode"] != "http" else f"http, batching {'on' if r['batching'] else 'off'}"
-        rows.append([f"{r['docs']:,}", label, r["clients"], f"{r['qps']:.0f}", f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}", f"{r['mean_batch']:.1f}"])
+        rows.append([f"{r['docs']:,}", label, r["clients"], f"{r['qps']:.0f}", f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}", f"{r['mean_batch']:.1f}",
+                     _ms(r.get("server_cpu_ms"))])
     for n in args.sizes:
         lib = next(r for r in results if r["docs"] == n and r["mode"] != "http")
         single = next(r for r in results if r["docs"] == n and r["mode"] == "http" and not r["batching"] and r["clients"] == 1)
@@ -235,14 +258,14 @@ def main() -> None:
             "p99_met": best["p99_ms"] <= 2 * lib["p50_ms"],
         })
     print()
-    print(table(["docs", "path", "clients", "q/s", "p50 ms", "p99 ms", "mean batch"], rows))
+    print(table(["docs", "path", "clients", "q/s", "p50 ms", "p99 ms", "mean batch", "server CPU ms/req"], rows))
     print()
     for v in verdicts:
         print(f"{v['docs']:,} docs: 16 clients with batching = {v['over_library_loop']:.2f}x the library loop's q/s "
               f"({v['over_http_single']:.2f}x one HTTP client without batching; target >= 2x: {v['throughput_met']}); "
               f"p99 = {v['p99_over_library_p50']:.2f}x the loop's p50 (target <= 2x: {v['p99_met']})")
-    path = save("serve_load", {"collection": f"synthetic repeated text: {BASE_DOCS} Cranfield documents' vectors repeated to N points",
-                               "model": "splade-tiny", "client": args.client, "requests_per_cell": args.requests, "results": results, "verdicts": verdicts})
+    path = save(args.name, {"collection": f"synthetic repeated text: {BASE_DOCS} Cranfield documents' vectors repeated to N points",
+                               "model": "splade-tiny", "client": args.client, "max_wait_ms": args.max_wait_ms, "requests_per_cell": args.requests, "results": results, "verdicts": verdicts})
     print(f"\nwrote {path}")
 
 
