@@ -43,7 +43,7 @@ def register(sub: Any) -> None:
     b = p.add_argument_group("micro-batching of concurrent queries")
     b.add_argument("--no-batching", action="store_true", help="one query per encoder call")
     b.add_argument("--max-batch", type=int, default=DEFAULT_MAX_BATCH, help="queries per batch at most (default %(default)s)")
-    b.add_argument("--max-wait-ms", type=float, default=DEFAULT_MAX_WAIT_MS, help="wait for a batch to fill, ms, when other queries are in flight (default %(default)s)")
+    b.add_argument("--max-wait-ms", type=float, default=DEFAULT_MAX_WAIT_MS, help="wait for a batch to fill, ms, when other queries are in flight (default %(default)s; raise it on a slow CPU with many clients, see the README)")
     p.set_defaults(handler=run)
 
 
