@@ -109,8 +109,7 @@ def library_loop(store: Path, queries: list[str], n: int) -> dict[str, Any]:
             sq.search(queries[i % len(queries)], limit=10)
             lat.append(time.perf_counter() - s)
         elapsed, cpu1 = time.perf_counter() - t0, _cpu_seconds(os.getpid())
-    cpu_ms = (cpu1 - cpu0) / n * 1000 if cpu0 is not None and cpu1 is not None else None
-    return {"qps": n / elapsed, "p50_ms": _pct(lat, 50), "p99_ms": _pct(lat, 99), "server_cpu_ms": cpu_ms}
+    return {"qps": n / elapsed, "p50_ms": _pct(lat, 50), "p99_ms": _pct(lat, 99), "server_cpu_ms": _cpu_ms_per(cpu0, cpu1, n)}
 
 
 async def _load(url: str, concurrency: int, n: int, queries: list[str], client: str = "aiohttp") -> dict[str, Any]:
@@ -175,6 +174,11 @@ def _cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _cpu_ms_per(before: float | None, after: float | None, n: int) -> float | None:
+    """Milliseconds of CPU per request between two :func:`_cpu_seconds` readings (None if unread)."""
+    return None if before is None or after is None else (after - before) / n * 1000
+
+
 def serve_runs(store: Path, batching: bool, queries: list[str], n: int, client: str, max_wait_ms: float | None = None) -> list[dict[str, Any]]:
     import httpx
 
@@ -207,7 +211,7 @@ def serve_runs(store: Path, batching: bool, queries: list[str], n: int, client: 
             after, cpu_after = _batch_sizes(url), _cpu_seconds(proc.pid)
             batches = after[1] - before[1]
             res["mean_batch"] = (after[0] - before[0]) / batches if batches else 0.0
-            res["server_cpu_ms"] = (cpu_after - cpu_before) / requests * 1000 if cpu_before is not None and cpu_after is not None else None
+            res["server_cpu_ms"] = _cpu_ms_per(cpu_before, cpu_after, requests)
             rows.append({"clients": c, "batching": batching, **res})
             print(f"  batching={'on' if batching else 'off'} clients={c}: {res['qps']:.0f} q/s p50 {res['p50_ms']:.1f} ms "
                   f"p99 {res['p99_ms']:.1f} ms (mean batch {res['mean_batch']:.1f}, server CPU {_ms(res['server_cpu_ms'])} ms/request)", flush=True)
@@ -265,7 +269,7 @@ def main() -> None:
               f"({v['over_http_single']:.2f}x one HTTP client without batching; target >= 2x: {v['throughput_met']}); "
               f"p99 = {v['p99_over_library_p50']:.2f}x the loop's p50 (target <= 2x: {v['p99_met']})")
     path = save(args.name, {"collection": f"synthetic repeated text: {BASE_DOCS} Cranfield documents' vectors repeated to N points",
-                               "model": "splade-tiny", "client": args.client, "max_wait_ms": args.max_wait_ms, "requests_per_cell": args.requests, "results": results, "verdicts": verdicts})
+                            "model": "splade-tiny", "client": args.client, "max_wait_ms": args.max_wait_ms, "requests_per_cell": args.requests, "results": results, "verdicts": verdicts})
     print(f"\nwrote {path}")
 
 
